@@ -1,0 +1,5 @@
+//! The `ldbench` command: see `ldbench --help`.
+
+fn main() -> std::process::ExitCode {
+    ldbench::cli::main()
+}

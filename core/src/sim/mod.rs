@@ -1,0 +1,502 @@
+//! Batched simulation of the discrete preconditioned Langevin chain (THEORY.md §2):
+//!
+//! ```text
+//! θ_{k+1} = θ_k − η G ∇f(θ_k) + √η F ξ_k,     F Fᵀ = G Σ G,  ξ_k ~ N(0, I)
+//! ```
+//!
+//! m chains run as one n×m block, so a dense step is three matrix-matrix products (H θ, G ∇f,
+//! F ξ) and a diagonal step is one fused pass over memory. The block is cut into sub-blocks of
+//! [`CHAINS_PER_BLOCK`] chains run in parallel (rayon); since that cut does not depend on the
+//! thread count and every chain has its own stream ([`stream::chain_rng`]), results are
+//! bit-identical on any number of threads.
+//!
+//! Each chain starts at θ* + x_0. After `burn_in` steps, the states θ_k for
+//! k = burn_in+1 ..= steps form the averaging window, whose batch means give the estimates:
+//!
+//! - excess loss `f(θ_k) − f*` (its expectation is THEORY §4's discrete stationary value);
+//! - corrected excess loss `f(θ_k) − f* − (η/4) ∇f(θ_k)ᵀ G ∇f(θ_k)`, whose expectation is the
+//!   continuous stationary value ¼ Σ s_i for every stable η on a quadratic (THEORY §5);
+//! - the paper's rank estimate r̂ and the corrected r̂_c are these two times 4/σ².
+
+mod estimate;
+mod noise;
+mod objective;
+pub mod stream;
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use estimate::BatchMeans;
+pub use estimate::Estimate;
+pub use noise::NoiseFactor;
+pub use objective::{Objective, ObjectiveError, Quadratic};
+
+use crate::linalg::{DefinitenessError, SymMatrix};
+
+/// Chains per parallel task. Fixed, so that the split, and hence every rounding, is the same on
+/// any number of threads; 64 columns keep a dense step's products efficient.
+pub const CHAINS_PER_BLOCK: usize = 64;
+
+/// Settings of one simulation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimConfig {
+    /// Step size η.
+    pub eta: f64,
+    /// Number of independent chains m.
+    pub chains: usize,
+    /// Total number of steps.
+    pub steps: u64,
+    /// Steps discarded before the averaging window.
+    pub burn_in: u64,
+    /// Number of batches the window is cut into for the standard errors (≥ 2).
+    pub batches: usize,
+    /// The loss trace keeps every `thin`-th step.
+    pub thin: u64,
+    /// Run seed.
+    pub seed: u64,
+    /// Case index, the second input of the stream derivation.
+    pub case: u64,
+    /// An excess loss above this (or non-finite) stops the run as diverged.
+    pub max_excess_loss: f64,
+}
+
+impl SimConfig {
+    /// `steps` steps of size `eta` for `chains` chains: half the steps as burn-in, 20 batches,
+    /// about 500 trace points, seed 0, case 0, divergence above an excess loss of 1e30.
+    pub fn new(eta: f64, chains: usize, steps: u64) -> Self {
+        SimConfig {
+            eta,
+            chains,
+            steps,
+            burn_in: steps / 2,
+            batches: 20,
+            thin: (steps / 500).max(1),
+            seed: 0,
+            case: 0,
+            max_excess_loss: 1e30,
+        }
+    }
+
+    /// The number of states averaged, `steps − burn_in`.
+    pub fn window(&self) -> u64 {
+        self.steps.saturating_sub(self.burn_in)
+    }
+
+    fn validate(&self) -> Result<(), SimError> {
+        let problem = if !(self.eta.is_finite() && self.eta > 0.0) {
+            format!("eta = {} must be a positive finite number", self.eta)
+        } else if self.chains == 0 {
+            "chains must be at least 1".to_owned()
+        } else if self.batches < 2 {
+            format!(
+                "batches = {} must be at least 2 to estimate a standard error",
+                self.batches
+            )
+        } else if self.window() < self.batches as u64 {
+            format!(
+                "the window steps − burn_in = {} − {} = {} must hold at least batches = {} states",
+                self.steps,
+                self.burn_in,
+                self.window(),
+                self.batches
+            )
+        } else if self.thin == 0 {
+            "thin must be at least 1".to_owned()
+        } else {
+            return Ok(());
+        };
+        Err(SimError::Config(problem))
+    }
+}
+
+/// Why a simulation produced no estimates.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    /// The settings cannot work.
+    #[error("invalid simulation settings: {0}")]
+    Config(String),
+    /// Inputs of different dimensions.
+    #[error("dimension mismatch: the objective has n = {objective} but {what} has {found}")]
+    Dimension {
+        /// n of the objective.
+        objective: usize,
+        /// Which input disagrees.
+        what: &'static str,
+        /// Its dimension.
+        found: usize,
+    },
+    /// Σ is not PSD, so G Σ G has no real factor.
+    #[error("the noise covariance cannot be factored: {0}")]
+    Noise(DefinitenessError),
+    /// A chain's excess loss passed the divergence threshold.
+    #[error(
+        "chain {chain} diverged at step {step}: excess loss {excess_loss:.3e} > {limit:.1e} \
+         (is eta·lambda_max ≥ 2, or theta* a saddle?)"
+    )]
+    Diverged {
+        /// The step at which it was detected.
+        step: u64,
+        /// The chain.
+        chain: usize,
+        /// Its excess loss then.
+        excess_loss: f64,
+        /// The threshold ([`SimConfig::max_excess_loss`]).
+        limit: f64,
+    },
+    /// A chain's loss became NaN or infinite.
+    #[error("chain {chain} produced a non-finite loss ({value}) at step {step}")]
+    NonFinite {
+        /// The step.
+        step: u64,
+        /// The chain.
+        chain: usize,
+        /// The value returned.
+        value: f64,
+    },
+    /// The objective returned an error.
+    #[error("the objective failed at step {step}: {source}")]
+    Objective {
+        /// The step.
+        step: u64,
+        /// What it said.
+        source: ObjectiveError,
+    },
+}
+
+impl SimError {
+    /// The step at which a run-time failure happened (0 for settings errors), to report the
+    /// earliest failure among parallel blocks.
+    fn step(&self) -> u64 {
+        match self {
+            SimError::Diverged { step, .. }
+            | SimError::NonFinite { step, .. }
+            | SimError::Objective { step, .. } => *step,
+            _ => 0,
+        }
+    }
+}
+
+/// Window estimates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimates {
+    /// E[f − f*] over the window: the discrete chain's stationary excess loss.
+    pub excess_loss: Estimate,
+    /// E[f − f* − (η/4) ∇fᵀG∇f]: the continuous stationary excess loss, without step-size bias.
+    pub corrected_excess_loss: Estimate,
+}
+
+impl Estimates {
+    /// The paper's rank estimate r̂ = (4/σ²) · mean excess loss.
+    pub fn rank(&self, sigma2: f64) -> Estimate {
+        self.excess_loss.scaled(4.0 / sigma2)
+    }
+
+    /// The corrected rank estimate r̂_c = (4/σ²) · mean corrected excess loss.
+    pub fn rank_corrected(&self, sigma2: f64) -> Estimate {
+        self.corrected_excess_loss.scaled(4.0 / sigma2)
+    }
+}
+
+/// One point of the thinned loss trace: the mean excess loss over chains at a step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TracePoint {
+    /// The step k.
+    pub step: u64,
+    /// Mean over chains of f(θ_k) − f*.
+    pub mean: f64,
+    /// Standard error of that mean (spread over the independent chains / √m; 0 for one chain).
+    pub std_error: f64,
+}
+
+/// What a finished simulation returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Simulation {
+    /// Window estimates.
+    pub estimates: Estimates,
+    /// The thinned loss trace from step 0.
+    pub trace: Vec<TracePoint>,
+}
+
+/// A prepared case: objective, preconditioner and noise factor, ready to run any [`SimConfig`].
+pub struct Sampler<'a> {
+    objective: &'a dyn Objective,
+    precond: &'a SymMatrix,
+    noise: NoiseFactor,
+    /// G = diag(precond_diag) when G is diagonal; ones when G is dense (applied by a product).
+    precond_diag: Vec<f64>,
+    /// F = diag(noise_diag) when F is diagonal; ones when F is dense.
+    noise_diag: Vec<f64>,
+}
+
+impl<'a> Sampler<'a> {
+    /// Checks dimensions and factors G Σ G once.
+    pub fn new(
+        objective: &'a dyn Objective,
+        precond: &'a SymMatrix,
+        noise_cov: &SymMatrix,
+    ) -> Result<Self, SimError> {
+        let n = objective.dim();
+        for (what, found) in [
+            ("the preconditioner", precond.dim()),
+            ("the noise covariance", noise_cov.dim()),
+            ("theta_star", objective.theta_star().len()),
+        ] {
+            if found != n {
+                return Err(SimError::Dimension {
+                    objective: n,
+                    what,
+                    found,
+                });
+            }
+        }
+        let noise = NoiseFactor::new(precond, noise_cov).map_err(SimError::Noise)?;
+        let noise_diag = match &noise {
+            NoiseFactor::Diagonal(d) => d.clone(),
+            NoiseFactor::Dense(_) => vec![1.0; n],
+        };
+        let precond_diag = precond.diagonal().unwrap_or_else(|| vec![1.0; n]);
+        Ok(Sampler {
+            objective,
+            precond,
+            noise,
+            precond_diag,
+            noise_diag,
+        })
+    }
+
+    /// Runs `config.chains` chains from θ* + `x0` (θ* when `None`).
+    pub fn run(&self, config: &SimConfig, x0: Option<&[f64]>) -> Result<Simulation, SimError> {
+        config.validate()?;
+        let n = self.objective.dim();
+        if let Some(x0) = x0.filter(|x0| x0.len() != n) {
+            return Err(SimError::Dimension {
+                objective: n,
+                what: "x0",
+                found: x0.len(),
+            });
+        }
+        let start: Vec<f64> = match x0 {
+            Some(x0) => self
+                .objective
+                .theta_star()
+                .iter()
+                .zip(x0)
+                .map(|(t, x)| t + x)
+                .collect(),
+            None => self.objective.theta_star().to_vec(),
+        };
+        let blocks: Vec<Result<Block, SimError>> = (0..config.chains.div_ceil(CHAINS_PER_BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let first = b * CHAINS_PER_BLOCK;
+                let count = CHAINS_PER_BLOCK.min(config.chains - first);
+                self.run_block(config, &start, first, count)
+            })
+            .collect();
+        let mut done = Vec::with_capacity(blocks.len());
+        let mut earliest: Option<SimError> = None;
+        for block in blocks {
+            match block {
+                Ok(block) => done.push(block),
+                // Blocks are in chain order, so the first error at the smallest step wins.
+                Err(e)
+                    if earliest
+                        .as_ref()
+                        .is_none_or(|first| e.step() < first.step()) =>
+                {
+                    earliest = Some(e)
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(e) = earliest {
+            return Err(e);
+        }
+        Ok(combine(&done, config))
+    }
+
+    /// Simulates chains `first .. first + count` for every step.
+    fn run_block(
+        &self,
+        config: &SimConfig,
+        start: &[f64],
+        first: usize,
+        count: usize,
+    ) -> Result<Block, SimError> {
+        let n = self.objective.dim();
+        let f_star = self.objective.f_star();
+        let len = n * count;
+        let mut theta: Vec<f64> = start.iter().copied().cycle().take(len).collect();
+        let mut grad = vec![0.0; len];
+        let mut precond_grad = if self.precond.is_diagonal() {
+            Vec::new()
+        } else {
+            vec![0.0; len]
+        };
+        let mut xi = vec![0.0; len];
+        let mut kick = match self.noise {
+            NoiseFactor::Diagonal(_) => Vec::new(),
+            NoiseFactor::Dense(_) => vec![0.0; len],
+        };
+        let mut value = vec![0.0; count];
+        let mut rngs: Vec<_> = (first..first + count)
+            .map(|c| stream::chain_rng(config.seed, config.case, c as u64))
+            .collect();
+        let drift_coef: Vec<f64> = self.precond_diag.iter().map(|g| -config.eta * g).collect();
+        let kick_coef: Vec<f64> = self
+            .noise_diag
+            .iter()
+            .map(|f| config.eta.sqrt() * f)
+            .collect();
+        let mut loss = BatchMeans::new(count, config.window(), config.batches);
+        let mut corrected = loss.clone();
+        let mut trace = Vec::with_capacity(count * (config.steps / config.thin + 1) as usize);
+
+        for step in 0..=config.steps {
+            self.objective
+                .value_and_gradient(&theta, &mut value, &mut grad)
+                .map_err(|source| SimError::Objective { step, source })?;
+            for (c, v) in value.iter().enumerate() {
+                let excess = v - f_star;
+                if !excess.is_finite() {
+                    return Err(SimError::NonFinite {
+                        step,
+                        chain: first + c,
+                        value: *v,
+                    });
+                }
+                if excess > config.max_excess_loss {
+                    let limit = config.max_excess_loss;
+                    return Err(SimError::Diverged {
+                        step,
+                        chain: first + c,
+                        excess_loss: excess,
+                        limit,
+                    });
+                }
+            }
+            if step % config.thin == 0 {
+                trace.extend(value.iter().map(|v| v - f_star));
+            }
+            // G ∇f = precond_diag ∘ u, with u = ∇f (diagonal G) or u = G ∇f (dense G).
+            let u = if self.precond.is_diagonal() {
+                &grad
+            } else {
+                self.precond.apply(
+                    MatRef::from_column_major_slice(&grad, n, count),
+                    MatMut::from_column_major_slice_mut(&mut precond_grad, n, count),
+                );
+                &precond_grad
+            };
+            if step > config.burn_in {
+                let batch = loss.batch_of(step - config.burn_in - 1);
+                for c in 0..count {
+                    let col = c * n..(c + 1) * n;
+                    let g_precond_g: f64 = grad[col.clone()]
+                        .iter()
+                        .zip(&u[col])
+                        .zip(&self.precond_diag)
+                        .map(|((g, u), p)| g * p * u)
+                        .sum();
+                    let excess = value[c] - f_star;
+                    loss.add(c, batch, excess);
+                    corrected.add(c, batch, excess - 0.25 * config.eta * g_precond_g);
+                }
+            }
+            if step == config.steps {
+                break;
+            }
+            for (column, rng) in xi.chunks_exact_mut(n).zip(&mut rngs) {
+                for z in column {
+                    *z = StandardNormal.sample(rng);
+                }
+            }
+            // F ξ = noise_diag ∘ v, with v = ξ (diagonal F) or v = F ξ (dense F).
+            let v = match &self.noise {
+                NoiseFactor::Diagonal(_) => &xi,
+                NoiseFactor::Dense(f) => {
+                    matmul(
+                        MatMut::from_column_major_slice_mut(&mut kick, n, count),
+                        Accum::Replace,
+                        f,
+                        MatRef::from_column_major_slice(&xi, n, count),
+                        1.0,
+                        Par::Seq,
+                    );
+                    &kick
+                }
+            };
+            for ((theta, u), v) in theta
+                .chunks_exact_mut(n)
+                .zip(u.chunks_exact(n))
+                .zip(v.chunks_exact(n))
+            {
+                for ((((t, u), v), a), b) in theta
+                    .iter_mut()
+                    .zip(u)
+                    .zip(v)
+                    .zip(&drift_coef)
+                    .zip(&kick_coef)
+                {
+                    *t += a * u + b * v;
+                }
+            }
+        }
+        Ok(Block {
+            count,
+            loss,
+            corrected,
+            trace,
+        })
+    }
+}
+
+/// What one block of chains accumulated.
+struct Block {
+    count: usize,
+    loss: BatchMeans,
+    corrected: BatchMeans,
+    /// Excess loss at every thinned step, `count` values per step.
+    trace: Vec<f64>,
+}
+
+/// Merges blocks in chain order into the estimates and the trace.
+fn combine(blocks: &[Block], config: &SimConfig) -> Simulation {
+    let mut loss = BatchMeans::new(0, config.window(), config.batches);
+    let mut corrected = loss.clone();
+    for block in blocks {
+        loss.append(&block.loss);
+        corrected.append(&block.corrected);
+    }
+    let m = config.chains as f64;
+    let trace = (0..=config.steps / config.thin)
+        .map(|point| {
+            let values = || {
+                blocks.iter().flat_map(move |b| {
+                    &b.trace[point as usize * b.count..(point as usize + 1) * b.count]
+                })
+            };
+            let mean = values().sum::<f64>() / m;
+            let spread = if config.chains > 1 {
+                (values().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1.0) / m).sqrt()
+            } else {
+                0.0
+            };
+            TracePoint {
+                step: point * config.thin,
+                mean,
+                std_error: spread,
+            }
+        })
+        .collect();
+    Simulation {
+        estimates: Estimates {
+            excess_loss: loss.estimate(),
+            corrected_excess_loss: corrected.estimate(),
+        },
+        trace,
+    }
+}

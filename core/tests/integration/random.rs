@@ -1,0 +1,62 @@
+//! Seeded random test matrices.
+
+use faer::{Mat, Side};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use rand_pcg::Pcg64Mcg;
+
+pub struct Random(Pcg64Mcg);
+
+impl Random {
+    pub fn new(seed: u64) -> Self {
+        Random(Pcg64Mcg::seed_from_u64(seed))
+    }
+
+    pub fn normal(&mut self) -> f64 {
+        StandardNormal.sample(&mut self.0)
+    }
+
+    /// An r×c matrix of i.i.d. N(0, 1) entries.
+    pub fn gaussian(&mut self, rows: usize, cols: usize) -> Mat<f64> {
+        Mat::from_fn(rows, cols, |_, _| self.normal())
+    }
+
+    /// An orthogonal n×n matrix (eigenvectors of a random symmetric matrix).
+    pub fn orthogonal(&mut self, n: usize) -> Mat<f64> {
+        let a = self.gaussian(n, n);
+        let sym = &a + a.transpose();
+        sym.self_adjoint_eigen(Side::Lower).unwrap().U().to_owned()
+    }
+
+    /// Q diag(eigenvalues) Qᵀ with a random orthogonal Q.
+    pub fn with_spectrum(&mut self, eigenvalues: &[f64]) -> Mat<f64> {
+        let q = self.orthogonal(eigenvalues.len());
+        let d = diagonal(eigenvalues);
+        let mut m = &q * d * q.transpose();
+        symmetrize(&mut m);
+        m
+    }
+
+    /// A symmetric positive definite n×n matrix with eigenvalues in [1, 1 + spread·n].
+    pub fn spd(&mut self, n: usize, spread: f64) -> Mat<f64> {
+        let a = self.gaussian(n, n);
+        let mut m = &a * a.transpose() * faer::Scale(spread) + Mat::<f64>::identity(n, n);
+        symmetrize(&mut m);
+        m
+    }
+}
+
+pub fn diagonal(values: &[f64]) -> Mat<f64> {
+    Mat::from_fn(values.len(), values.len(), |i, j| {
+        if i == j { values[i] } else { 0.0 }
+    })
+}
+
+pub fn symmetrize(m: &mut Mat<f64>) {
+    let t = m.transpose().to_owned();
+    *m = (&*m + t) * faer::Scale(0.5);
+}
+
+pub fn trace(m: &Mat<f64>) -> f64 {
+    (0..m.nrows()).map(|i| m[(i, i)]).sum()
+}
