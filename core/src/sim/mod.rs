@@ -34,7 +34,7 @@ pub use estimate::Estimate;
 pub use noise::NoiseFactor;
 pub use objective::{Objective, ObjectiveError, Quadratic};
 
-use crate::linalg::{DefinitenessError, SymMatrix};
+use crate::linalg::{DefinitenessError, SymMatrix, lane_sum3};
 
 /// Chains per parallel task. Fixed, so that the split, and hence every rounding, is the same on
 /// any number of threads; 64 columns keep a dense step's products efficient.
@@ -336,10 +336,10 @@ impl<'a> Sampler<'a> {
         } else {
             vec![0.0; len]
         };
-        let mut xi = vec![0.0; len];
-        let mut kick = match self.noise {
-            NoiseFactor::Diagonal(_) => Vec::new(),
-            NoiseFactor::Dense(_) => vec![0.0; len],
+        // ξ: one column for diagonal F (drawn chain by chain), the whole block for dense F.
+        let (mut xi, mut kick) = match self.noise {
+            NoiseFactor::Diagonal(_) => (vec![0.0; n], Vec::new()),
+            NoiseFactor::Dense(_) => (vec![0.0; len], vec![0.0; len]),
         };
         let mut value = vec![0.0; count];
         let mut rngs: Vec<_> = (first..first + count)
@@ -391,57 +391,56 @@ impl<'a> Sampler<'a> {
                 );
                 &precond_grad
             };
-            if step > config.burn_in {
-                let batch = loss.batch_of(step - config.burn_in - 1);
-                for c in 0..count {
-                    let col = c * n..(c + 1) * n;
-                    let g_precond_g: f64 = grad[col.clone()]
-                        .iter()
-                        .zip(&u[col])
-                        .zip(&self.precond_diag)
-                        .map(|((g, u), p)| g * p * u)
-                        .sum();
+            let window_batch =
+                (step > config.burn_in).then(|| loss.batch_of(step - config.burn_in - 1));
+            let last = step == config.steps;
+            let dense_noise = matches!(self.noise, NoiseFactor::Dense(_));
+            for c in 0..count {
+                let col = c * n..(c + 1) * n;
+                if let Some(batch) = window_batch {
+                    let g_precond_g =
+                        weighted_dot(&grad[col.clone()], &self.precond_diag, &u[col.clone()]);
                     let excess = value[c] - f_star;
                     loss.add(c, batch, excess);
                     corrected.add(c, batch, excess - 0.25 * config.eta * g_precond_g);
                 }
+                if !last && !dense_noise {
+                    // Diagonal F: this chain's noise goes through a one-column buffer that stays
+                    // in L1 cache, and the chain moves at once.
+                    fill_standard_normal(&mut xi, &mut rngs[c]);
+                    update(
+                        &mut theta[col.clone()],
+                        &u[col],
+                        &xi,
+                        &drift_coef,
+                        &kick_coef,
+                    );
+                }
             }
-            if step == config.steps {
+            if last {
                 break;
             }
-            for (column, rng) in xi.chunks_exact_mut(n).zip(&mut rngs) {
-                for z in column {
-                    *z = StandardNormal.sample(rng);
+            if let NoiseFactor::Dense(f) = &self.noise {
+                for (column, rng) in xi.chunks_exact_mut(n).zip(&mut rngs) {
+                    fill_standard_normal(column, rng);
                 }
-            }
-            // F ξ = noise_diag ∘ v, with v = ξ (diagonal F) or v = F ξ (dense F).
-            let v = match &self.noise {
-                NoiseFactor::Diagonal(_) => &xi,
-                NoiseFactor::Dense(f) => {
-                    matmul(
-                        MatMut::from_column_major_slice_mut(&mut kick, n, count),
-                        Accum::Replace,
-                        f,
-                        MatRef::from_column_major_slice(&xi, n, count),
-                        1.0,
-                        Par::Seq,
+                matmul(
+                    MatMut::from_column_major_slice_mut(&mut kick, n, count),
+                    Accum::Replace,
+                    f,
+                    MatRef::from_column_major_slice(&xi, n, count),
+                    1.0,
+                    Par::Seq,
+                );
+                for c in 0..count {
+                    let col = c * n..(c + 1) * n;
+                    update(
+                        &mut theta[col.clone()],
+                        &u[col.clone()],
+                        &kick[col],
+                        &drift_coef,
+                        &kick_coef,
                     );
-                    &kick
-                }
-            };
-            for ((theta, u), v) in theta
-                .chunks_exact_mut(n)
-                .zip(u.chunks_exact(n))
-                .zip(v.chunks_exact(n))
-            {
-                for ((((t, u), v), a), b) in theta
-                    .iter_mut()
-                    .zip(u)
-                    .zip(v)
-                    .zip(&drift_coef)
-                    .zip(&kick_coef)
-                {
-                    *t += a * u + b * v;
                 }
             }
         }
@@ -451,6 +450,30 @@ impl<'a> Sampler<'a> {
             corrected,
             trace,
         })
+    }
+}
+
+/// Σ_i g_i p_i u_i: ∇fᵀG∇f, with G∇f = p ∘ u (see `run_block`).
+fn weighted_dot(g: &[f64], p: &[f64], u: &[f64]) -> f64 {
+    lane_sum3(g, p, u, |g, p, u| g * p * u)
+}
+
+/// Draws i.i.d. N(0, 1) into `out` from one chain's stream.
+fn fill_standard_normal(out: &mut [f64], rng: &mut stream::ChainRng) {
+    // A local copy lets the generator's state live in registers instead of being stored back to
+    // memory at every draw.
+    let mut local = rng.clone();
+    for z in out {
+        *z = StandardNormal.sample(&mut local);
+    }
+    *rng = local;
+}
+
+/// One chain's move: θ_i += a_i u_i + b_i v_i, with a = −η·diag(G) (or −η), u = ∇f (or G∇f),
+/// b = √η·diag(F) (or √η), v = ξ (or Fξ).
+fn update(theta: &mut [f64], u: &[f64], v: &[f64], a: &[f64], b: &[f64]) {
+    for ((((t, u), v), a), b) in theta.iter_mut().zip(u).zip(v).zip(a).zip(b) {
+        *t += a * u + b * v;
     }
 }
 

@@ -3,7 +3,7 @@
 
 use faer::{MatMut, MatRef};
 
-use crate::linalg::SymMatrix;
+use crate::linalg::{SymMatrix, lane_sum3};
 
 /// An objective's failure to evaluate (a plugin error, an input it cannot handle).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -48,6 +48,11 @@ impl Quadratic {
     /// The quadratic with Hessian `hessian`, minimum θ* = 0 and f* = 0.
     pub fn new(hessian: SymMatrix) -> Self {
         let n = hessian.dim();
+        // A scaled identity runs through the diagonal path.
+        let hessian = match hessian.diagonal() {
+            Some(d) => SymMatrix::Diagonal(d),
+            None => hessian,
+        };
         Quadratic {
             hessian,
             theta_star: vec![0.0; n],
@@ -103,27 +108,22 @@ impl Objective for Quadratic {
     ) -> Result<(), ObjectiveError> {
         let n = self.dim();
         let m = value.len();
-        if let Some(h) = self.hessian.diagonal() {
-            // One fused pass: g = h ∘ (θ − θ*), f = f* + ½ (θ − θ*)·g.
+        let half_curvature = |theta: &[f64], grad: &[f64]| {
+            0.5 * lane_sum3(theta, &self.theta_star, grad, |t, s, g| (t - s) * g)
+        };
+        if let SymMatrix::Diagonal(h) = &self.hessian {
             for ((theta, grad), value) in theta
                 .chunks_exact(n)
                 .zip(grad.chunks_exact_mut(n))
                 .zip(value)
             {
-                let mut half_curvature = 0.0;
-                for (((t, g), s), h) in theta
-                    .iter()
-                    .zip(grad.iter_mut())
-                    .zip(&self.theta_star)
-                    .zip(&h)
-                {
-                    let x = t - s;
-                    *g = h * x;
-                    half_curvature += x * *g;
+                for (((g, t), s), h) in grad.iter_mut().zip(theta).zip(&self.theta_star).zip(h) {
+                    *g = h * (t - s);
                 }
-                *value = self.f_star + 0.5 * half_curvature;
+                *value = self.f_star + half_curvature(theta, grad);
             }
         } else {
+            // g = H θ − H θ*, without a scratch block.
             self.hessian.apply(
                 MatRef::from_column_major_slice(theta, n, m),
                 MatMut::from_column_major_slice_mut(grad, n, m),
@@ -133,17 +133,10 @@ impl Objective for Quadratic {
                 .zip(grad.chunks_exact_mut(n))
                 .zip(value)
             {
-                let mut half_curvature = 0.0;
-                for (((t, g), s), hs) in theta
-                    .iter()
-                    .zip(grad.iter_mut())
-                    .zip(&self.theta_star)
-                    .zip(&self.h_theta_star)
-                {
+                for (g, hs) in grad.iter_mut().zip(&self.h_theta_star) {
                     *g -= hs;
-                    half_curvature += (t - s) * *g;
                 }
-                *value = self.f_star + 0.5 * half_curvature;
+                *value = self.f_star + half_curvature(theta, grad);
             }
         }
         Ok(())

@@ -178,13 +178,27 @@ impl ClosedForm {
         let lambda = evd.S().column_vector();
         let eigvecs = evd.U().to_owned();
 
-        // s_i = w_iᵀ N w_i: one product N W, then column-wise dot products.
-        let nw = &whitened_noise * &eigvecs;
+        // s_i = w_iᵀ N w_i: a weighted sum of squares when N is diagonal, else one product N W
+        // and column-wise dot products.
+        let noise: Vec<f64> = match &whitened_noise {
+            SymMatrix::Dense(n_mat) => {
+                let nw = n_mat * &eigvecs;
+                (0..n)
+                    .map(|i| (0..n).map(|j| eigvecs[(j, i)] * nw[(j, i)]).sum())
+                    .collect()
+            }
+            diagonal => {
+                let d = diagonal.diagonal().unwrap_or_default();
+                (0..n)
+                    .map(|i| (0..n).map(|j| d[j] * eigvecs[(j, i)].powi(2)).sum())
+                    .collect()
+            }
+        };
         let scale = (0..n).fold(0.0_f64, |a, i| a.max(lambda[i].abs()));
         let directions = (0..n)
             .map(|i| Direction {
                 lambda: lambda[i],
-                noise: (0..n).map(|j| eigvecs[(j, i)] * nw[(j, i)]).sum(),
+                noise: noise[i],
                 nonzero: lambda[i].abs() > rank_rtol * scale,
             })
             .collect();
@@ -345,16 +359,25 @@ impl ClosedForm {
 }
 
 /// σ² = tr(N)/n and the relative distance of N = LᵀΣL from σ²I.
-fn matched_relation(whitened_noise: &Mat<f64>) -> Matched {
-    let n = whitened_noise.nrows();
-    let sigma2 = (0..n).map(|i| whitened_noise[(i, i)]).sum::<f64>() / n.max(1) as f64;
-    let mut deviation = whitened_noise.clone();
-    for i in 0..n {
-        deviation[(i, i)] -= sigma2;
-    }
+fn matched_relation(whitened_noise: &SymMatrix) -> Matched {
+    let n = whitened_noise.dim();
+    let sigma2 = whitened_noise.trace() / n.max(1) as f64;
+    let deviation = match whitened_noise {
+        SymMatrix::Dense(m) => {
+            let mut deviation = m.clone();
+            for i in 0..n {
+                deviation[(i, i)] -= sigma2;
+            }
+            deviation.norm_l2()
+        }
+        diagonal => {
+            let d = diagonal.diagonal().unwrap_or_default();
+            d.iter().map(|v| (v - sigma2).powi(2)).sum::<f64>().sqrt()
+        }
+    };
     let denominator = sigma2.abs() * (n as f64).sqrt();
     let relative_residual = if denominator > 0.0 {
-        deviation.norm_l2() / denominator
+        deviation / denominator
     } else {
         f64::INFINITY
     };
