@@ -20,18 +20,19 @@
 
 mod estimate;
 mod noise;
+mod normal;
 mod objective;
 pub mod stream;
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
-use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use estimate::BatchMeans;
 pub use estimate::Estimate;
 pub use noise::NoiseFactor;
+pub use normal::fill_standard_normal;
 pub use objective::{Objective, ObjectiveError, Quadratic};
 
 use crate::linalg::{DefinitenessError, SymMatrix, lane_sum3};
@@ -456,17 +457,6 @@ impl<'a> Sampler<'a> {
 /// Σ_i g_i p_i u_i: ∇fᵀG∇f, with G∇f = p ∘ u (see `run_block`).
 fn weighted_dot(g: &[f64], p: &[f64], u: &[f64]) -> f64 {
     lane_sum3(g, p, u, |g, p, u| g * p * u)
-}
-
-/// Draws i.i.d. N(0, 1) into `out` from one chain's stream.
-fn fill_standard_normal(out: &mut [f64], rng: &mut stream::ChainRng) {
-    // A local copy lets the generator's state live in registers instead of being stored back to
-    // memory at every draw.
-    let mut local = rng.clone();
-    for z in out {
-        *z = StandardNormal.sample(&mut local);
-    }
-    *rng = local;
 }
 
 /// One chain's move: θ_i += a_i u_i + b_i v_i, with a = −η·diag(G) (or −η), u = ∇f (or G∇f),
