@@ -212,19 +212,53 @@ pub enum SymFactor {
 }
 
 impl SymFactor {
-    /// `Lᵀ A L` for a dense symmetric A, symmetrised against rounding.
+    /// `Lᵀ A L` for a dense symmetric A, exactly symmetric.
+    ///
+    /// For a triangular L this is A·L with L's structure, then the lower triangle of Lᵀ·(AL)
+    /// mirrored: about a third of the work of two dense products.
     pub fn congruence(&self, a: MatRef<'_, f64>) -> Mat<f64> {
-        let mut out = match self {
+        let n = a.nrows();
+        match self {
             SymFactor::Diagonal(l) => {
-                Mat::from_fn(a.nrows(), a.ncols(), |i, j| l[i] * a[(i, j)] * l[j])
+                let mut out = Mat::from_fn(n, n, |i, j| l[i] * a[(i, j)] * l[j]);
+                symmetrize(&mut out);
+                out
             }
             SymFactor::Lower(l) => {
-                let al = a * l;
-                l.transpose() * al
+                use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
+                let par = faer::get_global_parallelism();
+                let mut al = Mat::zeros(n, n);
+                tri_matmul(
+                    al.as_mut(),
+                    BlockStructure::Rectangular,
+                    Accum::Replace,
+                    a,
+                    BlockStructure::Rectangular,
+                    l,
+                    BlockStructure::TriangularLower,
+                    1.0,
+                    par,
+                );
+                let mut out = Mat::zeros(n, n);
+                tri_matmul(
+                    out.as_mut(),
+                    BlockStructure::TriangularLower,
+                    Accum::Replace,
+                    l.transpose(),
+                    BlockStructure::TriangularUpper,
+                    &al,
+                    BlockStructure::Rectangular,
+                    1.0,
+                    par,
+                );
+                for j in 0..n {
+                    for i in (j + 1)..n {
+                        out[(j, i)] = out[(i, j)];
+                    }
+                }
+                out
             }
-        };
-        symmetrize(&mut out);
-        out
+        }
     }
 
     /// `Lᵀ S L` for a structured S, diagonal when both L and S are.
