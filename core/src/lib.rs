@@ -45,5 +45,6 @@
 pub mod cli;
 pub mod linalg;
 pub mod matrix_file;
+pub mod plugin;
 pub mod sim;
 pub mod theory;

@@ -2,6 +2,7 @@
 //! code 2 (1 is left for "ran, and found a regression").
 
 mod inputs;
+mod plugins;
 mod simulate;
 mod theory;
 
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     Theory(theory::Args),
     Simulate(simulate::Args),
+    Plugins(plugins::ListArgs),
+    Inspect(plugins::InspectArgs),
 }
 
 /// Parses the arguments, runs the command, prints errors; the binary's whole `main`.
@@ -30,6 +33,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Theory(args) => theory::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Plugins(args) => plugins::list(&args),
+        Command::Inspect(args) => plugins::inspect(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
