@@ -25,19 +25,22 @@ enum Command {
     Simulate(simulate::Args),
     Plugins(plugins::ListArgs),
     Inspect(plugins::InspectArgs),
+    PluginTest(plugins::TestArgs),
 }
 
 /// Parses the arguments, runs the command, prints errors; the binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Theory(args) => theory::run(&args),
-        Command::Simulate(args) => simulate::run(&args),
-        Command::Plugins(args) => plugins::list(&args),
-        Command::Inspect(args) => plugins::inspect(&args),
+        Command::Theory(args) => theory::run(&args).map(|()| true),
+        Command::Simulate(args) => simulate::run(&args).map(|()| true),
+        Command::Plugins(args) => plugins::list(&args).map(|()| true),
+        Command::Inspect(args) => plugins::inspect(&args).map(|()| true),
+        Command::PluginTest(args) => plugins::test(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

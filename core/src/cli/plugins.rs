@@ -238,3 +238,42 @@ pub(super) fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     };
     super::print_json(&report)
 }
+
+/// Run the conformance checks on one plugin (what `cargo xtask plugin-test` runs): handshake,
+/// parameter errors, finite and deterministic outputs, gradients against finite differences,
+/// Hessian consistency, G symmetric positive definite. Exits with 1 when a check fails.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Plugin name.
+    name: String,
+    /// The plugin's parameters, as TOML [default: its defaults].
+    #[arg(long, default_value = "")]
+    params: String,
+    /// Print JSON instead of a list.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    dir: PluginDirArg,
+}
+
+/// Whether every check passed.
+pub(super) fn test(args: &TestArgs) -> anyhow::Result<bool> {
+    let params = crate::plugin::expand_file_params(&args.params)?;
+    let report = crate::plugin::conformance::check(&args.dir.resolve(), &args.name, &params);
+    if args.json {
+        super::print_json(&report)?;
+    } else {
+        println!("conformance of {}", report.plugin);
+        for c in &report.checks {
+            println!(
+                "  {} {:<62} {}",
+                if c.passed { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+        }
+        let failed = report.checks.iter().filter(|c| !c.passed).count();
+        println!("{} passed, {failed} failed", report.checks.len() - failed);
+    }
+    Ok(report.passed())
+}

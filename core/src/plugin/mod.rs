@@ -9,6 +9,7 @@
 //! plugin directory, by name (README.md, "Trust model").
 #![allow(unsafe_code)]
 
+pub mod conformance;
 mod objective;
 mod precond;
 

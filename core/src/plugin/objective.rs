@@ -123,6 +123,40 @@ impl PluginObjective {
         Ok(Some(out))
     }
 
+    /// Conformance: calls `value_and_gradient` with n + 1 rows, which the plugin must refuse
+    /// with an error (not a panic, not success). Returns its message.
+    pub(crate) fn rejects_wrong_dimension(&self) -> Result<String, String> {
+        let n = self.info.dim + 1;
+        let (theta, mut value, mut grad) = (vec![0.0; n], vec![0.0; 1], vec![0.0; n]);
+        let f = self.vtable().value_and_gradient;
+        let outcome = self.plugin.call("value_and_gradient", |err| {
+            // SAFETY: buffers of exactly the sizes announced (n rows, 1 column).
+            unsafe {
+                f(
+                    self.state,
+                    theta.as_ptr(),
+                    n,
+                    1,
+                    value.as_mut_ptr(),
+                    grad.as_mut_ptr(),
+                    err,
+                )
+            }
+        });
+        match outcome {
+            Ok(()) => Err(format!(
+                "accepted a block of {n} rows for dimension {}",
+                self.info.dim
+            )),
+            Err(PluginError::Call {
+                panicked: false,
+                message,
+                ..
+            }) => Ok(message),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     fn square_output(
         &self,
         function: &'static str,
