@@ -2,6 +2,8 @@
 //! this crate stays cheap to compile (ARCHITECTURE.md, invariant 4).
 //!
 //! - `cargo xtask bench <suite.toml>`: build in release and run a suite, printing where the report is.
+//! - `cargo xtask plugin-test <name>`: build a plugin and run the conformance checks on it.
+//! - `cargo xtask new-plugin precond|objective <name>`: a new plugin crate from the template.
 //! - `cargo xtask ci`: what CI runs (the README's test command), plus formatting and lints.
 
 use std::path::{Path, PathBuf};
@@ -24,8 +26,32 @@ enum Task {
         /// The suite file, e.g. suites/adam_vs_sgd.toml.
         suite: PathBuf,
     },
+    /// Build a plugin (and ldbench) in release and run the conformance checks on it.
+    PluginTest {
+        /// The plugin's package name, e.g. precond-adam.
+        name: String,
+        /// Its parameters as TOML [default: its defaults].
+        #[arg(long)]
+        params: Option<String>,
+    },
+    /// Create plugins/<name>/ from the template: a crate that builds and passes conformance as is.
+    NewPlugin {
+        /// What the plugin provides.
+        kind: PluginKind,
+        /// Package name: precond-<something> or objective-<something>, lowercase, digits and '-'.
+        name: String,
+    },
     /// Run what CI runs (the README's test command), then `cargo fmt --check` and clippy.
     Ci,
+}
+
+/// The two kinds of plugin.
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
+enum PluginKind {
+    /// A preconditioner G.
+    Precond,
+    /// An objective f.
+    Objective,
 }
 
 fn main() -> ExitCode {
@@ -42,6 +68,17 @@ fn run(task: Task) -> anyhow::Result<()> {
     let root = workspace_root();
     match task {
         Task::Bench { suite } => bench(&root, &suite),
+        Task::PluginTest { name, params } => {
+            plugin_test(&root, &name, params.as_deref().unwrap_or(""))
+        }
+        Task::NewPlugin { kind, name } => {
+            let dir = new_plugin(&root, kind, &name)?;
+            eprintln!(
+                "created {}; check it with: cargo xtask plugin-test {name}",
+                dir.display()
+            );
+            Ok(())
+        }
         Task::Ci => {
             cargo(&root, &["test", "--workspace", "--release"])?;
             cargo(&root, &["fmt", "--all", "--check"])?;
@@ -100,6 +137,92 @@ fn bench(root: &Path, suite: &Path) -> anyhow::Result<()> {
     )
 }
 
+/// The release directory cargo builds into (honouring CARGO_TARGET_DIR).
+fn release_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("release")
+}
+
+fn plugin_test(root: &Path, name: &str, params: &str) -> anyhow::Result<()> {
+    cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "--package",
+            "ldbench-core",
+            "--bin",
+            "ldbench",
+            "--package",
+            name,
+        ],
+    )?;
+    let release = release_dir(root);
+    let status = Command::new(release.join("ldbench"))
+        .args(["plugin-test", name, "--params", params, "--plugin-dir"])
+        .arg(&release)
+        .status()
+        .context("running ldbench plugin-test")?;
+    if !status.success() {
+        bail!("{name} does not pass conformance ({status})");
+    }
+    Ok(())
+}
+
+const TEMPLATE_CARGO: &str = include_str!("../templates/Cargo.toml.tmpl");
+const TEMPLATE_README: &str = include_str!("../templates/README.md.tmpl");
+const TEMPLATE_PRECOND: &str = include_str!("../templates/precond.rs.tmpl");
+const TEMPLATE_OBJECTIVE: &str = include_str!("../templates/objective.rs.tmpl");
+
+/// Writes plugins/<name>/ (Cargo.toml, src/lib.rs, README.md) under `root` from the template.
+fn new_plugin(root: &Path, kind: PluginKind, name: &str) -> anyhow::Result<PathBuf> {
+    let (prefix, kind_name, source, summary, example) = match kind {
+        PluginKind::Precond => (
+            "precond-",
+            "preconditioner",
+            TEMPLATE_PRECOND,
+            "G = alpha (diag C + delta)^-1",
+            "alpha = 1.0\ndelta = 1e-8",
+        ),
+        PluginKind::Objective => (
+            "objective-",
+            "objective",
+            TEMPLATE_OBJECTIVE,
+            "a diagonal quadratic of chosen rank",
+            "dim = 10\nrank = 5\ncurvature = 1.0",
+        ),
+    };
+    let valid = name.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    });
+    if !valid {
+        bail!(
+            "'{name}' is not a valid {kind_name} plugin name: use {prefix}<name> with lowercase letters, digits and '-', e.g. {prefix}my-idea"
+        );
+    }
+    let dir = root.join("plugins").join(name);
+    if dir.exists() {
+        bail!("{} already exists; choose another name", dir.display());
+    }
+    let render = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{kind}}", kind_name)
+            .replace("{{summary}}", summary)
+            .replace("{{example}}", example)
+    };
+    std::fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("Cargo.toml"), render(TEMPLATE_CARGO))?;
+    std::fs::write(dir.join("src/lib.rs"), render(source))?;
+    std::fs::write(dir.join("README.md"), render(TEMPLATE_README))?;
+    Ok(dir)
+}
+
 /// Runs `cargo <args>` in the workspace root, failing on a non-zero exit.
 fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -119,4 +242,78 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask/ sits in the workspace root")
         .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The templates, instantiated in a scratch workspace shaped like this one, build and pass
+    /// conformance without edits.
+    #[test]
+    fn new_plugins_build_and_pass_conformance_as_generated() {
+        let root = workspace_root();
+        let scratch = root.join("target").join("xtask-template-check");
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(scratch.join("plugins")).unwrap();
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        let start = manifest.find("members = [").unwrap();
+        let end = start + manifest[start..].find(']').unwrap() + 1;
+        let manifest = format!(
+            "{}members = [\"plugins/*\"]{}",
+            &manifest[..start],
+            &manifest[end..]
+        )
+        .replace(
+            "path = \"plugins/sdk\"",
+            &format!("path = {:?}", root.join("plugins/sdk")),
+        );
+        std::fs::write(scratch.join("Cargo.toml"), manifest).unwrap();
+
+        assert!(new_plugin(&scratch, PluginKind::Precond, "precond-Bad").is_err());
+        assert!(new_plugin(&scratch, PluginKind::Objective, "precond-x").is_err());
+        new_plugin(&scratch, PluginKind::Precond, "precond-template-check").unwrap();
+        new_plugin(&scratch, PluginKind::Objective, "objective-template-check").unwrap();
+        assert!(
+            new_plugin(&scratch, PluginKind::Precond, "precond-template-check").is_err(),
+            "refuses to overwrite"
+        );
+
+        let target = scratch.join("target");
+        let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let build = Command::new(&cargo_bin)
+            .args(["build", "--release", "--workspace", "--quiet"])
+            .current_dir(&scratch)
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .unwrap();
+        assert!(build.success());
+        cargo(
+            &root,
+            &[
+                "build",
+                "--release",
+                "--quiet",
+                "--package",
+                "ldbench-core",
+                "--bin",
+                "ldbench",
+            ],
+        )
+        .unwrap();
+        for name in ["precond-template-check", "objective-template-check"] {
+            let out = Command::new(release_dir(&root).join("ldbench"))
+                .args(["plugin-test", name, "--plugin-dir"])
+                .arg(target.join("release"))
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{name}:\n{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(stdout.contains(" 0 failed"), "{stdout}");
+        }
+    }
 }

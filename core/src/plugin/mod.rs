@@ -38,6 +38,16 @@ pub enum Kind {
     Preconditioner,
 }
 
+impl Kind {
+    /// "an objective" or "a preconditioner".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Kind::Objective => "an objective",
+            Kind::Preconditioner => "a preconditioner",
+        }
+    }
+}
+
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -102,7 +112,7 @@ pub enum PluginError {
         problem: String,
     },
     /// An objective asked for where a preconditioner was needed, or the reverse.
-    #[error("plugin '{name}' is a {found}, but a {expected} is needed here")]
+    #[error("plugin '{name}' is {}, but {} is needed here", found.with_article(), expected.with_article())]
     WrongKind {
         /// The plugin.
         name: String,

@@ -1,0 +1,442 @@
+//! The plugin host against real plugin libraries: the standard plugins pass conformance and run
+//! through the simulator, and every kind of faulty plugin gives a clear error without crashing
+//! the host.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use faer::Mat;
+use ldbench::linalg::SymMatrix;
+use ldbench::plugin::{PluginDir, PluginError, PluginObjective, PluginPrecond, conformance};
+use ldbench::sim::{Objective, Quadratic, Sampler, SimConfig, SimError};
+use ldbench::theory::{ClosedForm, DEFAULT_MATCHED_RTOL, DEFAULT_RANK_RTOL};
+
+/// The directory cargo puts this test binary's sibling libraries in (target/release).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// `cargo test` does not build the plugin libraries (cdylibs): build them once, here.
+fn plugins() -> &'static PluginDir {
+    static DIR: OnceLock<PluginDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--workspace", "--lib", "--quiet"])
+            .current_dir(root)
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the plugins failed");
+        PluginDir::resolve(Some(&target_dir()))
+    })
+}
+
+const STANDARD: [(&str, &str); 7] = [
+    (
+        "objective-quadratic",
+        "dim = 30\nrank = 12\nbasis = \"random\"",
+    ),
+    ("objective-deep-linear", "width = 3\ndepth = 3"),
+    ("precond-sgd", "alpha = 0.5"),
+    ("precond-adam", ""),
+    ("precond-natural", ""),
+    // The conformance problem has a singular H: Newton needs damping.
+    ("precond-newton", "delta = 0.1"),
+    ("precond-diag-hessian", ""),
+];
+
+#[test]
+fn every_standard_plugin_passes_conformance() {
+    for (name, params) in STANDARD {
+        let report = conformance::check(plugins(), name, params);
+        let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
+        assert!(failed.is_empty(), "{name}: {failed:#?}");
+        assert!(
+            report.checks.len() >= 6,
+            "{name}: {} checks",
+            report.checks.len()
+        );
+    }
+}
+
+#[test]
+fn a_plugin_objective_runs_through_the_simulator_like_the_in_process_one() {
+    let plugin = plugins().load("objective-quadratic").unwrap();
+    let objective = PluginObjective::new(
+        &plugin,
+        "dim = 16\nrank = 9\nbasis = \"random\"\ncondition = 5.0",
+        4,
+    )
+    .unwrap();
+    assert_eq!(objective.true_rank(), Some(9));
+    let h = objective.hessian().unwrap().unwrap();
+    let in_process = Quadratic::new(SymMatrix::Dense(h.clone()));
+    // Natural-gradient G built by its plugin from C = I + 0.5·ones: matched noise Σ = ηC.
+    let c = Mat::from_fn(16, 16, |i, j| if i == j { 1.5 } else { 0.5 });
+    let natural = plugins().load("precond-natural").unwrap();
+    let g = PluginPrecond::new(&natural, "", 0, Some(&h), &c)
+        .unwrap()
+        .matrix()
+        .unwrap();
+    let eta = 0.05;
+    let sigma = SymMatrix::Dense(&c * faer::Scale(eta));
+    let config = SimConfig {
+        seed: 2,
+        ..SimConfig::new(eta, 64, 20_000)
+    };
+    let through_plugin = Sampler::new(&objective, &g, &sigma)
+        .unwrap()
+        .run(&config, None)
+        .unwrap();
+    let through_core = Sampler::new(&in_process, &g, &sigma)
+        .unwrap()
+        .run(&config, None)
+        .unwrap();
+    let (a, b) = (
+        through_plugin.estimates.excess_loss,
+        through_core.estimates.excess_loss,
+    );
+    // Same gradients bit for bit; only the plugin's loss value is summed in another order.
+    assert!(
+        (a.mean - b.mean).abs() <= 1e-12 * b.mean.abs(),
+        "{a:?} vs {b:?}"
+    );
+
+    // And the rank it reveals: GΣ = ηI, so r̂_c = 4/η · corrected loss ≈ 9 (4 standard errors, as
+    // in simulation.rs).
+    let cf = ClosedForm::new(h.as_ref(), &g, &sigma, DEFAULT_RANK_RTOL).unwrap();
+    let sigma2 = cf
+        .matched_sigma2(DEFAULT_MATCHED_RTOL)
+        .expect("matched by construction");
+    assert!((sigma2 - eta).abs() < 1e-12);
+    let r_hat_c = through_plugin.estimates.rank_corrected(sigma2);
+    assert!(r_hat_c.z_score(9.0).abs() < 4.0, "{r_hat_c:?}");
+}
+
+#[test]
+fn adam_plugin_is_the_fixed_point_of_theory_section_6() {
+    let plugin = plugins().load("precond-adam").unwrap();
+    let c = Mat::from_fn(3, 3, |i, j| if i == j { [4.0, 0.25, 1.0][i] } else { 0.1 });
+    let g = PluginPrecond::new(&plugin, "alpha = 2.0\nepsilon = 0.0", 0, None, &c)
+        .unwrap()
+        .matrix()
+        .unwrap();
+    assert_eq!(g, SymMatrix::Diagonal(vec![1.0, 4.0, 2.0]));
+    let mut online = PluginPrecond::new(
+        &plugin,
+        "online = true\nbeta2 = 0.5\nepsilon = 1e-12",
+        0,
+        None,
+        &c,
+    )
+    .unwrap();
+    assert!(online.is_online());
+    // One observation of gradients ±3 in every coordinate: bias-corrected v = 9, G = 1/3.
+    online.observe(&[3.0, -3.0, 3.0, -3.0, 3.0, -3.0]).unwrap();
+    let SymMatrix::Diagonal(d) = online.matrix().unwrap() else {
+        panic!("diagonal")
+    };
+    assert!(d.iter().all(|g| (g - 1.0 / 3.0).abs() < 1e-9), "{d:?}");
+}
+
+fn call_error(e: PluginError) -> (String, bool) {
+    match e {
+        PluginError::Call {
+            message, panicked, ..
+        } => (message, panicked),
+        other => panic!("expected a call error, got: {other}"),
+    }
+}
+
+#[test]
+fn missing_foreign_and_incompatible_libraries_are_refused_by_name() {
+    let dir = plugins();
+    let not_found = dir.load("precond-nope").unwrap_err().to_string();
+    assert!(
+        not_found.contains("no plugin named 'precond-nope'") && not_found.contains("precond-sgd"),
+        "{not_found}"
+    );
+    for bad in ["../precond-sgd", "a/b", "a\\b", ""] {
+        assert!(
+            matches!(dir.load(bad), Err(PluginError::InvalidName(_))),
+            "{bad}"
+        );
+    }
+    let not_plugin = dir.load("fixture-not-a-plugin").unwrap_err();
+    assert!(
+        matches!(not_plugin, PluginError::NotAPlugin { .. }),
+        "{not_plugin}"
+    );
+    assert!(not_plugin.to_string().contains("libfixture_not_a_plugin"));
+    match dir.load("fixture-future-abi").unwrap_err() {
+        PluginError::AbiMismatch {
+            expected: 1,
+            found: 999,
+            file,
+        } => assert!(file.ends_with("libfixture_future_abi.so")),
+        other => panic!("expected an ABI mismatch, got {other}"),
+    }
+    let sgd = dir.load("precond-sgd").unwrap();
+    let wrong_kind = PluginObjective::new(&sgd, "", 0).err().unwrap().to_string();
+    assert_eq!(
+        wrong_kind,
+        "plugin 'precond-sgd' is a preconditioner, but an objective is needed here"
+    );
+    let (message, panicked) = call_error(
+        PluginPrecond::new(&sgd, "alpah = 2", 0, None, &Mat::identity(2, 2))
+            .err()
+            .unwrap(),
+    );
+    assert!(
+        !panicked && message.contains("unknown field `alpah`, expected `alpha`"),
+        "{message}"
+    );
+    let newton = dir.load("precond-newton").unwrap();
+    let singular = Mat::from_fn(2, 2, |_, _| 1.0);
+    let (message, _) = call_error(
+        PluginPrecond::new(&newton, "", 0, Some(&singular), &Mat::identity(2, 2))
+            .err()
+            .unwrap(),
+    );
+    assert!(message.contains("set delta > 0"), "{message}");
+}
+
+#[test]
+fn a_panic_in_any_objective_call_is_an_error_with_its_message() {
+    let plugin = plugins().load("fixture-faulty-objective").unwrap();
+    for call in ["create", "info", "theta_star"] {
+        let (message, panicked) = call_error(
+            PluginObjective::new(&plugin, &format!("panic_in = \"{call}\""), 0)
+                .err()
+                .unwrap(),
+        );
+        assert!(
+            panicked && message.contains(&format!("fixture panic in {call}")),
+            "{call}: {message}"
+        );
+    }
+    for call in [
+        "hessian",
+        "gradient_noise",
+        "hessian_vector",
+        "value_and_gradient",
+    ] {
+        let objective =
+            PluginObjective::new(&plugin, &format!("panic_in = \"{call}\""), 0).unwrap();
+        let message = match call {
+            "hessian" => objective.hessian().err().unwrap().to_string(),
+            "gradient_noise" => objective.gradient_noise().err().unwrap().to_string(),
+            "hessian_vector" => objective
+                .hessian_vector(&[1.0, 2.0, 3.0])
+                .err()
+                .unwrap()
+                .to_string(),
+            _ => {
+                let g = SymMatrix::identity(3);
+                let sampler = Sampler::new(&objective, &g, &g).unwrap();
+                match sampler.run(&SimConfig::new(0.1, 4, 100), None).unwrap_err() {
+                    SimError::Objective { step: 0, source } => source.0,
+                    other => panic!("{other}"),
+                }
+            }
+        };
+        assert!(
+            message.contains("panicked") && message.contains(&format!("fixture panic in {call}")),
+            "{call}: {message}"
+        );
+    }
+    // The host is intact: the same library still serves a healthy instance.
+    assert!(
+        PluginObjective::new(&plugin, "", 0)
+            .unwrap()
+            .hessian()
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn nan_inf_and_wrong_length_outputs_are_errors() {
+    let plugin = plugins().load("fixture-faulty-objective").unwrap();
+    let create = |params: &str| PluginObjective::new(&plugin, params, 0);
+    let err = create("bad_in = \"theta_star\"\nbad_output = \"nan\"")
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            PluginError::NonFinite {
+                what: "theta_star",
+                index: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = create("bad_in = \"f_star\"\nbad_output = \"inf\"")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("non-finite value (inf)") && err.contains("f_star"),
+        "{err}"
+    );
+    let (message, panicked) = call_error(
+        create("bad_in = \"theta_star\"\nbad_output = \"short\"")
+            .err()
+            .unwrap(),
+    );
+    assert!(
+        !panicked && message.contains("theta_star has 2 values but the dimension is 3"),
+        "{message}"
+    );
+    let err = create("bad_in = \"hessian\"")
+        .unwrap()
+        .hessian()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::NonFinite {
+                what: "hessian",
+                index: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let g = SymMatrix::identity(3);
+    let run = |params: &str| {
+        let objective = create(params).unwrap();
+        Sampler::new(&objective, &g, &g)
+            .unwrap()
+            .run(&SimConfig::new(0.1, 4, 100), None)
+            .unwrap_err()
+    };
+    let SimError::NonFinite {
+        step: 0, chain: 0, ..
+    } = run("bad_in = \"value\"")
+    else {
+        panic!("NaN value")
+    };
+    match run("bad_in = \"gradient\"\nbad_output = \"inf\"") {
+        SimError::Objective { step: 0, source } => assert!(
+            source
+                .0
+                .contains("non-finite value (inf) at index 0 of its gradient"),
+            "{}",
+            source.0
+        ),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn a_faulty_preconditioner_is_an_error_not_a_crash() {
+    let plugin = plugins().load("fixture-faulty-precond").unwrap();
+    let c = Mat::<f64>::identity(3, 3);
+    let (message, panicked) = call_error(
+        PluginPrecond::new(&plugin, "panic_in = \"create\"", 0, None, &c)
+            .err()
+            .unwrap(),
+    );
+    assert!(panicked && message.contains("fixture panic in create"));
+    let matrix_panics = PluginPrecond::new(&plugin, "panic_in = \"matrix\"", 0, None, &c);
+    // `create` reads G's dimension, so the panic may come from create or from matrix.
+    let err = match matrix_panics {
+        Err(e) => e,
+        Ok(p) => p.matrix().unwrap_err(),
+    };
+    assert!(call_error(err).1);
+    let mut observing = PluginPrecond::new(&plugin, "panic_in = \"observe\"", 0, None, &c).unwrap();
+    let (message, panicked) = call_error(observing.observe(&[1.0, 2.0, 3.0]).unwrap_err());
+    assert!(panicked && message.contains("fixture panic in observe"));
+    let err = PluginPrecond::new(&plugin, "nan = true", 0, None, &c)
+        .unwrap()
+        .matrix()
+        .unwrap_err();
+    assert!(
+        matches!(err, PluginError::NonFinite { what: "matrix", .. }),
+        "{err}"
+    );
+}
+
+fn ldbench(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ldbench"))
+        .args(args)
+        .env("LDBENCH_PLUGIN_DIR", plugins().path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn plugins_and_inspect_commands_describe_what_is_installed() {
+    let out = ldbench(&["plugins"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for (name, _) in STANDARD {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+    assert!(stdout.contains("hessian,hessian-vector,true-rank"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("libfixture_future_abi") && stderr.contains("ABI version 999"),
+        "{stderr}"
+    );
+
+    // The published width-32 instance, read by the host from ../shared and passed as numbers.
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference/deep_linear_w32_sigma_yx.npy");
+    let params = format!("depth = 2\nsigma_yx = \"@{}\"", reference.display());
+    let out = ldbench(&["inspect", "objective-deep-linear", "--params", &params]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["dim"], 2048);
+    assert_eq!(json["objective"]["true_rank"], 1024);
+    assert_eq!(json["objective"]["hessian"]["rank"], 1024);
+
+    let out = ldbench(&[
+        "inspect",
+        "precond-natural",
+        "--objective",
+        "objective-quadratic",
+        "--objective-params",
+        "dim = 5",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["preconditioner"]["structure"], "diagonal");
+    assert_eq!(json["preconditioner"]["condition_number"], 1.0);
+
+    let out = ldbench(&["inspect", "precond-sgd", "--params", "alpah = 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field `alpah`, expected `alpha`")
+    );
+}
+
+#[test]
+fn plugin_test_command_exits_1_when_a_check_fails() {
+    let ok = ldbench(&["plugin-test", "precond-sgd"]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("6 passed, 0 failed"));
+    let failing = ldbench(&[
+        "plugin-test",
+        "fixture-faulty-objective",
+        "--params",
+        "bad_in = \"gradient\"",
+    ]);
+    assert_eq!(
+        failing.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&failing.stdout)
+    );
+    assert!(String::from_utf8_lossy(&failing.stdout).contains("FAIL"));
+}
