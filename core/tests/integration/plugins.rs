@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use faer::Mat;
 use ldbench::linalg::SymMatrix;
 use ldbench::plugin::{PluginDir, PluginError, PluginObjective, PluginPrecond, conformance};
-use ldbench::sim::{Objective, Quadratic, Sampler, SimConfig, SimError};
+use ldbench::sim::{Quadratic, Sampler, SimConfig, SimError};
 use ldbench::theory::{ClosedForm, DEFAULT_MATCHED_RTOL, DEFAULT_RANK_RTOL};
 
 /// The directory cargo puts this test binary's sibling libraries in (target/release).
