@@ -174,3 +174,13 @@ impl PluginPrecond {
         })
     }
 }
+
+impl crate::sim::Adaptive for PluginPrecond {
+    fn observe(&mut self, grads: &[f64]) -> Result<Vec<f64>, String> {
+        PluginPrecond::observe(self, grads).map_err(|e| e.to_string())?;
+        match self.matrix().map_err(|e| e.to_string())? {
+            SymMatrix::Dense(_) => Err("an online G must stay diagonal".to_owned()),
+            diagonal => Ok(diagonal.diagonal().unwrap_or_default()),
+        }
+    }
+}

@@ -157,6 +157,14 @@ pub enum SimError {
         /// The value returned.
         value: f64,
     },
+    /// The adaptive preconditioner failed or returned an unusable G.
+    #[error("the adaptive preconditioner failed at step {step}: {message}")]
+    Adaptive {
+        /// The step.
+        step: u64,
+        /// What went wrong.
+        message: String,
+    },
     /// The objective returned an error.
     #[error("the objective failed at step {step}: {source}")]
     Objective {
@@ -174,10 +182,20 @@ impl SimError {
         match self {
             SimError::Diverged { step, .. }
             | SimError::NonFinite { step, .. }
+            | SimError::Adaptive { step, .. }
             | SimError::Objective { step, .. } => *step,
             _ => 0,
         }
     }
+}
+
+/// A diagonal preconditioner that adapts to the stochastic gradients it sees, as Adam's second
+/// moment does ([`Sampler::run_adaptive`]). The plugin host implements it for preconditioner
+/// plugins with an online mode.
+pub trait Adaptive {
+    /// Feeds one step's stochastic gradients (n×m, a column per chain) and returns the new
+    /// diagonal of G.
+    fn observe(&mut self, grads: &[f64]) -> Result<Vec<f64>, String>;
 }
 
 /// Window estimates.
@@ -268,8 +286,8 @@ impl<'a> Sampler<'a> {
         })
     }
 
-    /// Runs `config.chains` chains from θ* + `x0` (θ* when `None`).
-    pub fn run(&self, config: &SimConfig, x0: Option<&[f64]>) -> Result<Simulation, SimError> {
+    /// θ* + `x0` (θ* when `None`), after checking the settings.
+    fn start(&self, config: &SimConfig, x0: Option<&[f64]>) -> Result<Vec<f64>, SimError> {
         config.validate()?;
         let n = self.objective.dim();
         if let Some(x0) = x0.filter(|x0| x0.len() != n) {
@@ -279,7 +297,7 @@ impl<'a> Sampler<'a> {
                 found: x0.len(),
             });
         }
-        let start: Vec<f64> = match x0 {
+        Ok(match x0 {
             Some(x0) => self
                 .objective
                 .theta_star()
@@ -288,13 +306,18 @@ impl<'a> Sampler<'a> {
                 .map(|(t, x)| t + x)
                 .collect(),
             None => self.objective.theta_star().to_vec(),
-        };
+        })
+    }
+
+    /// Runs `config.chains` chains from θ* + `x0` (θ* when `None`).
+    pub fn run(&self, config: &SimConfig, x0: Option<&[f64]>) -> Result<Simulation, SimError> {
+        let start = self.start(config, x0)?;
         let blocks: Vec<Result<Block, SimError>> = (0..config.chains.div_ceil(CHAINS_PER_BLOCK))
             .into_par_iter()
             .map(|b| {
                 let first = b * CHAINS_PER_BLOCK;
                 let count = CHAINS_PER_BLOCK.min(config.chains - first);
-                self.run_block(config, &start, first, count)
+                self.run_block(config, &start, first, count, None)
             })
             .collect();
         let mut done = Vec::with_capacity(blocks.len());
@@ -319,13 +342,47 @@ impl<'a> Sampler<'a> {
         Ok(combine(&done, config))
     }
 
-    /// Simulates chains `first .. first + count` for every step.
+    /// Runs the chains with a diagonal G that adapts during the run: at each step the chains'
+    /// stochastic gradients g̃ = ∇f + S ξ / √η (S Sᵀ = Σ, so √η G S ξ is the injected noise)
+    /// go to `adaptive`, whose new G then moves every chain, θ ← θ − η G g̃.
+    ///
+    /// This sampler must have been built with G = I, so that its noise factor is S; `initial`
+    /// is G's diagonal before the first observation. The chains share G, so they run as one
+    /// block on one thread.
+    pub fn run_adaptive(
+        &self,
+        config: &SimConfig,
+        x0: Option<&[f64]>,
+        initial: Vec<f64>,
+        adaptive: &mut dyn Adaptive,
+    ) -> Result<Simulation, SimError> {
+        let identity = self
+            .precond
+            .diagonal()
+            .is_some_and(|d| d.iter().all(|g| *g == 1.0));
+        if !identity || initial.len() != self.objective.dim() {
+            return Err(SimError::Config(
+                "an adaptive run needs a sampler built with G = I and an initial diagonal of length n".into(),
+            ));
+        }
+        let start = self.start(config, x0)?;
+        let mut adapting = Adapting {
+            rule: adaptive,
+            diagonal: initial,
+        };
+        let block = self.run_block(config, &start, 0, config.chains, Some(&mut adapting))?;
+        Ok(combine(&[block], config))
+    }
+
+    /// Simulates chains `first .. first + count` for every step, with a fixed G or, given
+    /// `adaptive`, a diagonal G updated at every step.
     fn run_block(
         &self,
         config: &SimConfig,
         start: &[f64],
         first: usize,
         count: usize,
+        mut adaptive: Option<&mut Adapting<'_>>,
     ) -> Result<Block, SimError> {
         let n = self.objective.dim();
         let f_star = self.objective.f_star();
@@ -337,21 +394,30 @@ impl<'a> Sampler<'a> {
         } else {
             vec![0.0; len]
         };
-        // ξ: one column for diagonal F (drawn chain by chain), the whole block for dense F.
-        let (mut xi, mut kick) = match self.noise {
-            NoiseFactor::Diagonal(_) => (vec![0.0; n], Vec::new()),
-            NoiseFactor::Dense(_) => (vec![0.0; len], vec![0.0; len]),
+        // ξ: one column for diagonal F (drawn chain by chain); the whole block for dense F or an
+        // adaptive G, which sees every chain's gradient before any chain moves.
+        let dense_noise = matches!(self.noise, NoiseFactor::Dense(_));
+        let blockwise = dense_noise || adaptive.is_some();
+        let mut xi = vec![0.0; if blockwise { len } else { n }];
+        let mut kick = if dense_noise {
+            vec![0.0; len]
+        } else {
+            Vec::new()
+        };
+        let mut stochastic_grad = if adaptive.is_some() {
+            vec![0.0; len]
+        } else {
+            Vec::new()
         };
         let mut value = vec![0.0; count];
         let mut rngs: Vec<_> = (first..first + count)
             .map(|c| stream::chain_rng(config.seed, config.case, c as u64))
             .collect();
-        let drift_coef: Vec<f64> = self.precond_diag.iter().map(|g| -config.eta * g).collect();
-        let kick_coef: Vec<f64> = self
-            .noise_diag
-            .iter()
-            .map(|f| config.eta.sqrt() * f)
-            .collect();
+        let mut precond_diag = adaptive
+            .as_ref()
+            .map_or_else(|| self.precond_diag.clone(), |a| a.diagonal.clone());
+        let (mut drift_coef, mut kick_coef) =
+            self.coefficients(config.eta, &precond_diag, adaptive.is_some());
         let mut loss = BatchMeans::new(count, config.window(), config.batches);
         let mut corrected = loss.clone();
         let mut trace = Vec::with_capacity(count * (config.steps / config.thin + 1) as usize);
@@ -395,17 +461,16 @@ impl<'a> Sampler<'a> {
             let window_batch =
                 (step > config.burn_in).then(|| loss.batch_of(step - config.burn_in - 1));
             let last = step == config.steps;
-            let dense_noise = matches!(self.noise, NoiseFactor::Dense(_));
             for c in 0..count {
                 let col = c * n..(c + 1) * n;
                 if let Some(batch) = window_batch {
                     let g_precond_g =
-                        weighted_dot(&grad[col.clone()], &self.precond_diag, &u[col.clone()]);
+                        weighted_dot(&grad[col.clone()], &precond_diag, &u[col.clone()]);
                     let excess = value[c] - f_star;
                     loss.add(c, batch, excess);
                     corrected.add(c, batch, excess - 0.25 * config.eta * g_precond_g);
                 }
-                if !last && !dense_noise {
+                if !last && !blockwise {
                     // Diagonal F: this chain's noise goes through a one-column buffer that stays
                     // in L1 cache, and the chain moves at once.
                     fill_standard_normal(&mut xi, &mut rngs[c]);
@@ -421,28 +486,59 @@ impl<'a> Sampler<'a> {
             if last {
                 break;
             }
-            if let NoiseFactor::Dense(f) = &self.noise {
-                for (column, rng) in xi.chunks_exact_mut(n).zip(&mut rngs) {
-                    fill_standard_normal(column, rng);
-                }
-                matmul(
-                    MatMut::from_column_major_slice_mut(&mut kick, n, count),
-                    Accum::Replace,
-                    f,
-                    MatRef::from_column_major_slice(&xi, n, count),
-                    1.0,
-                    Par::Seq,
-                );
-                for c in 0..count {
-                    let col = c * n..(c + 1) * n;
-                    update(
-                        &mut theta[col.clone()],
-                        &u[col.clone()],
-                        &kick[col],
-                        &drift_coef,
-                        &kick_coef,
+            if !blockwise {
+                continue;
+            }
+            for (column, rng) in xi.chunks_exact_mut(n).zip(&mut rngs) {
+                fill_standard_normal(column, rng);
+            }
+            // The noise before G: v = ξ (diagonal factor, folded into the coefficients) or F ξ.
+            let v = match &self.noise {
+                NoiseFactor::Diagonal(_) => &xi,
+                NoiseFactor::Dense(f) => {
+                    matmul(
+                        MatMut::from_column_major_slice_mut(&mut kick, n, count),
+                        Accum::Replace,
+                        f,
+                        MatRef::from_column_major_slice(&xi, n, count),
+                        1.0,
+                        Par::Seq,
                     );
+                    &kick
                 }
+            };
+            if let Some(adapting) = adaptive.as_deref_mut() {
+                // g̃ = ∇f + S ξ / √η, S ξ = noise_diag ∘ v.
+                let scale = 1.0 / config.eta.sqrt();
+                for ((g_tilde, g), v) in stochastic_grad
+                    .chunks_exact_mut(n)
+                    .zip(grad.chunks_exact(n))
+                    .zip(v.chunks_exact(n))
+                {
+                    for (((t, g), v), s) in g_tilde.iter_mut().zip(g).zip(v).zip(&self.noise_diag) {
+                        *t = g + scale * s * v;
+                    }
+                }
+                let diagonal = adapting
+                    .rule
+                    .observe(&stochastic_grad)
+                    .map_err(|message| SimError::Adaptive { step, message })?;
+                if diagonal.len() != n || diagonal.iter().any(|g| !(g.is_finite() && *g > 0.0)) {
+                    let message = "G's new diagonal is not n positive finite numbers".to_owned();
+                    return Err(SimError::Adaptive { step, message });
+                }
+                (drift_coef, kick_coef) = self.coefficients(config.eta, &diagonal, true);
+                precond_diag = diagonal;
+            }
+            for c in 0..count {
+                let col = c * n..(c + 1) * n;
+                update(
+                    &mut theta[col.clone()],
+                    &u[col.clone()],
+                    &v[col],
+                    &drift_coef,
+                    &kick_coef,
+                );
             }
         }
         Ok(Block {
@@ -452,6 +548,28 @@ impl<'a> Sampler<'a> {
             trace,
         })
     }
+}
+
+impl Sampler<'_> {
+    /// The update's per-coordinate coefficients for G's diagonal (ones when G is dense): a = −η·g
+    /// on the drift and b on the noise: √η·diag(F) for a fixed G, whose F already includes G, or
+    /// √η·g∘diag(S) for an adaptive G, whose sampler's factor S is Σ's alone.
+    fn coefficients(&self, eta: f64, g: &[f64], adaptive: bool) -> (Vec<f64>, Vec<f64>) {
+        let drift = g.iter().map(|g| -eta * g).collect();
+        let kick = self
+            .noise_diag
+            .iter()
+            .zip(g)
+            .map(|(f, g)| eta.sqrt() * f * if adaptive { *g } else { 1.0 })
+            .collect();
+        (drift, kick)
+    }
+}
+
+/// An adaptive G during a run: the rule and its current diagonal.
+struct Adapting<'b> {
+    rule: &'b mut dyn Adaptive,
+    diagonal: Vec<f64>,
 }
 
 /// Σ_i g_i p_i u_i: ∇fᵀG∇f, with G∇f = p ∘ u (see `run_block`).

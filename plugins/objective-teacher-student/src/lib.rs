@@ -95,13 +95,19 @@ impl Objective for TeacherStudent {
             return Err("inputs, hidden, outputs and samples must all be at least 1".into());
         }
         if !(p.label_noise.is_finite() && p.label_noise >= 0.0) {
-            return Err(format!("label_noise = {} must be a non-negative number", p.label_noise).into());
+            return Err(format!(
+                "label_noise = {} must be a non-negative number",
+                p.label_noise
+            )
+            .into());
         }
         let (d, h, k, samples) = (p.inputs, p.hidden, p.outputs, p.samples);
         let mut rng = rng(seed);
         let x = gaussian(d, samples, &mut rng);
-        let w1 = gaussian(h, d, &mut rng) * ldbench_plugin_linalg::faer::Scale(1.0 / (d as f64).sqrt());
-        let w2 = gaussian(k, h, &mut rng) * ldbench_plugin_linalg::faer::Scale(1.0 / (h as f64).sqrt());
+        let w1 =
+            gaussian(h, d, &mut rng) * ldbench_plugin_linalg::faer::Scale(1.0 / (d as f64).sqrt());
+        let w2 =
+            gaussian(k, h, &mut rng) * ldbench_plugin_linalg::faer::Scale(1.0 / (h as f64).sqrt());
         let a = (&w1 * &x).to_owned();
         let a = Mat::from_fn(h, samples, |j, s| a[(j, s)].tanh());
         let y = &w2 * &a;
@@ -124,10 +130,22 @@ impl Objective for TeacherStudent {
             }
         }
         let gram = jacobian.transpose() * &jacobian;
-        let eig = gram.self_adjoint_eigenvalues(Side::Lower).map_err(|_| "the eigendecomposition did not converge")?;
+        let eig = gram
+            .self_adjoint_eigenvalues(Side::Lower)
+            .map_err(|_| "the eigendecomposition did not converge")?;
         let top = eig.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
         let rank = eig.iter().filter(|v| v.abs() > 1e-9 * top).count();
-        Ok(TeacherStudent { d, h, k, x, y, theta_star, jacobian, rank, label_variance: p.label_noise.powi(2) })
+        Ok(TeacherStudent {
+            d,
+            h,
+            k,
+            x,
+            y,
+            theta_star,
+            jacobian,
+            rank,
+            label_variance: p.label_noise.powi(2),
+        })
     }
 
     fn dim(&self) -> usize {
@@ -149,7 +167,11 @@ impl Objective for TeacherStudent {
     fn value_and_gradient(&self, theta: &[f64], value: &mut [f64], grad: &mut [f64]) -> Result<()> {
         let (d, h, k, n) = (self.d, self.h, self.k, self.n());
         let samples = self.x.ncols() as f64;
-        for ((theta, grad), value) in theta.chunks_exact(n).zip(grad.chunks_exact_mut(n)).zip(value.iter_mut()) {
+        for ((theta, grad), value) in theta
+            .chunks_exact(n)
+            .zip(grad.chunks_exact_mut(n))
+            .zip(value.iter_mut())
+        {
             let (w1, w2) = self.weights(theta);
             let z = &w1 * &self.x;
             let a = Mat::from_fn(h, self.x.ncols(), |j, s| z[(j, s)].tanh());
@@ -158,7 +180,9 @@ impl Objective for TeacherStudent {
             // dW₂ = R Aᵀ / N; dZ = (W₂ᵀ R) ∘ (1 − A²); dW₁ = dZ Xᵀ / N.
             let dw2 = &residual * a.transpose();
             let da = w2.transpose() * &residual;
-            let dz = Mat::from_fn(h, self.x.ncols(), |j, s| da[(j, s)] * (1.0 - a[(j, s)] * a[(j, s)]));
+            let dz = Mat::from_fn(h, self.x.ncols(), |j, s| {
+                da[(j, s)] * (1.0 - a[(j, s)] * a[(j, s)])
+            });
             let dw1 = &dz * self.x.transpose();
             for i in 0..d {
                 for j in 0..h {
@@ -177,7 +201,9 @@ impl Objective for TeacherStudent {
     fn hessian(&self, out: &mut [f64]) -> Result<()> {
         let gram = self.jacobian.transpose() * &self.jacobian;
         let scale = 1.0 / self.x.ncols() as f64;
-        out.iter_mut().zip(column_major(&gram)).for_each(|(o, g)| *o = scale * g);
+        out.iter_mut()
+            .zip(column_major(&gram))
+            .for_each(|(o, g)| *o = scale * g);
         Ok(())
     }
 
@@ -187,7 +213,9 @@ impl Objective for TeacherStudent {
         for (v, out) in v.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
             let v = Mat::from_fn(n, 1, |i, _| v[i]);
             let jtjv = self.jacobian.transpose() * (&self.jacobian * &v);
-            out.iter_mut().enumerate().for_each(|(i, o)| *o = scale * jtjv[(i, 0)]);
+            out.iter_mut()
+                .enumerate()
+                .for_each(|(i, o)| *o = scale * jtjv[(i, 0)]);
         }
         Ok(())
     }
