@@ -84,6 +84,12 @@ pub fn check(dir: &PluginDir, name: &str, params: &str) -> Report {
             plugin.info.capability_names()
         )),
     );
+    report.record(
+        "errors contained: non-UTF-8 parameters give an error status",
+        plugin
+            .rejects_invalid_parameter_bytes()
+            .map(|m| format!("refused: {m}")),
+    );
     match plugin.info.kind {
         Kind::Objective => check_objective(&plugin, params, &mut report),
         Kind::Preconditioner => check_precond(&plugin, params, &mut report),
@@ -262,7 +268,7 @@ fn check_objective(plugin: &Plugin, params: &str, report: &mut Report) {
     );
 
     report.record(
-        "rejects a block of the wrong dimension",
+        "errors contained: a block of the wrong dimension gives an error status",
         objective
             .rejects_wrong_dimension()
             .map(|m| format!("refused: {m}")),

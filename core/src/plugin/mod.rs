@@ -327,6 +327,59 @@ impl Plugin {
         }
     }
 
+    /// Conformance: `create` with parameter bytes that are not UTF-8 must return an error status
+    /// (not crash, not succeed). Returns the plugin's message.
+    pub(crate) fn rejects_invalid_parameter_bytes(&self) -> Result<String, String> {
+        use ldbench_sdk::abi::{ObjectiveVTable, PrecondProblem, PrecondVTable};
+        let bytes = b"\xff\xfe = 1";
+        let mut state = std::ptr::null_mut();
+        let noise = [1.0];
+        let outcome = match self.info.kind {
+            Kind::Objective => {
+                // SAFETY: a checked objective descriptor points at an `ObjectiveVTable`.
+                let vtable = unsafe { &*(self.vtable as *const ObjectiveVTable) };
+                let outcome = self.call("create", |err| {
+                    // SAFETY: valid byte buffer, state slot and error buffer.
+                    unsafe { (vtable.create)(bytes.as_ptr(), bytes.len(), 0, &mut state, err) }
+                });
+                if outcome.is_ok() && !state.is_null() {
+                    // SAFETY: the state this vtable's `create` just returned.
+                    unsafe { (vtable.destroy)(state) }
+                }
+                outcome
+            }
+            Kind::Preconditioner => {
+                // SAFETY: a checked preconditioner descriptor points at a `PrecondVTable`.
+                let vtable = unsafe { &*(self.vtable as *const PrecondVTable) };
+                let problem = PrecondProblem {
+                    dim: 1,
+                    hessian: std::ptr::null(),
+                    gradient_noise: noise.as_ptr(),
+                };
+                let outcome = self.call("create", |err| {
+                    // SAFETY: valid bytes, a 1×1 problem that outlives the call, a state slot.
+                    unsafe {
+                        (vtable.create)(bytes.as_ptr(), bytes.len(), 0, &problem, &mut state, err)
+                    }
+                });
+                if outcome.is_ok() && !state.is_null() {
+                    // SAFETY: the state this vtable's `create` just returned.
+                    unsafe { (vtable.destroy)(state) }
+                }
+                outcome
+            }
+        };
+        match outcome {
+            Ok(()) => Err("accepted parameters that are not UTF-8".to_owned()),
+            Err(PluginError::Call {
+                panicked: false,
+                message,
+                ..
+            }) => Ok(message),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// m for a block of `len` values with n rows, or an error.
     fn columns(&self, len: usize, n: usize) -> Result<usize, PluginError> {
         if !len.is_multiple_of(n) {

@@ -490,7 +490,7 @@ fn plugins_and_inspect_commands_describe_what_is_installed() {
 fn plugin_test_command_exits_1_when_a_check_fails() {
     let ok = ldbench(&["plugin-test", "precond-sgd"]);
     assert_eq!(ok.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("6 passed, 0 failed"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("7 passed, 0 failed"));
     let failing = ldbench(&[
         "plugin-test",
         "fixture-faulty-objective",

@@ -1,9 +1,5 @@
-//! The C ABI between the ldbench host and a plugin library, version [`ABI_VERSION`].
-//!
-//! Layout, rules and version policy: `plugins/sdk/ABI.md`. Only `#[repr(C)]` structs, integers,
-//! `f64`, pointers with lengths and `extern "C"` function pointers cross the boundary. Every
-//! function but `destroy` returns a status ([`STATUS_OK`], [`STATUS_ERROR`], [`STATUS_PANIC`]) and,
-//! on failure, writes a message into the host's [`ErrorMessage`].
+//! The C ABI between the ldbench host and a plugin library; its full description follows.
+#![doc = include_str!("../ABI.md")]
 
 use std::ffi::{c_char, c_void};
 

@@ -2,8 +2,8 @@
 //! author implements ([`Objective`], [`Preconditioner`]), and the macros that export them
 //! ([`export_objective!`], [`export_preconditioner!`]).
 //!
-//! The ABI's layout, rules and version policy are documented in one place,
-//! [`plugins/sdk/ABI.md`](https://github.com/ldbench/ldbench/blob/main/plugins/sdk/ABI.md).
+//! The ABI's layout, rules and version policy are documented in one place: [`abi`] (the file
+//! `plugins/sdk/ABI.md`).
 //! Contributors start from `cargo xtask new-plugin` (CONTRIBUTING.md).
 //!
 //! # Example
