@@ -5,7 +5,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par, Side};
-use ldbench::linalg::SymMatrix;
+use ldbench::linalg::{SymMatrix, random_orthogonal, with_spectrum};
 use ldbench::sim::{Quadratic, Sampler, SimConfig, fill_standard_normal, stream};
 use ldbench::theory::{ClosedForm, DEFAULT_RANK_RTOL};
 use rand_distr::{Distribution, StandardNormal};
@@ -32,22 +32,13 @@ fn config(eta: f64, chains: usize, steps: u64) -> SimConfig {
 
 /// A symmetric matrix with eigenvalues in [0.5, 1.5] in a random basis (seeded).
 fn dense_spd(n: usize, seed: u64) -> Mat<f64> {
-    let mut rng = stream::chain_rng(seed, 0, 0);
-    let a = Mat::<f64>::from_fn(n, n, |_, _| StandardNormal.sample(&mut rng));
-    let q = (&a + a.transpose())
-        .self_adjoint_eigen(Side::Lower)
-        .expect("EVD")
-        .U()
-        .to_owned();
-    let d = Mat::from_fn(n, n, |i, j| {
-        if i == j {
-            0.5 + i as f64 / n as f64
-        } else {
-            0.0
-        }
-    });
-    let m = &q * d * q.transpose();
-    Mat::from_fn(n, n, |i, j| 0.5 * (m[(i, j)] + m[(j, i)]))
+    let q = random_orthogonal(n, &mut stream::chain_rng(seed, 0, 0));
+    with_spectrum(
+        &q,
+        &(0..n)
+            .map(|i| 0.5 + i as f64 / n as f64)
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Diagonal quadratic, n·m = 1e5 coordinates: target ≤ 3 ns per coordinate per step; the floor is

@@ -9,11 +9,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use faer::{Mat, Side};
-use ldbench::linalg::SymMatrix;
+use ldbench::linalg::{SymMatrix, random_orthogonal, with_spectrum};
 use ldbench::sim::{Quadratic, Sampler, SimConfig, stream};
 use ldbench::theory::{ClosedForm, DEFAULT_RANK_RTOL};
-use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 
 const DIM: usize = 200;
@@ -49,16 +47,8 @@ fn log_uniform(i: usize, count: usize, low: f64, high: f64) -> f64 {
 fn structures() -> Vec<NoiseStructure> {
     let spectrum: Vec<f64> = (0..DIM).map(|i| log_uniform(i, DIM, 0.01, 100.0)).collect();
     // A random orthogonal basis, seeded: the same spectrum, rotated away from the axes.
-    let mut rng = stream::chain_rng(SEED, u64::MAX, 0);
-    let a = Mat::<f64>::from_fn(DIM, DIM, |_, _| StandardNormal.sample(&mut rng));
-    let q = (&a + a.transpose())
-        .self_adjoint_eigen(Side::Lower)
-        .expect("EVD of a finite matrix")
-        .U()
-        .to_owned();
-    let d = Mat::from_fn(DIM, DIM, |i, j| if i == j { spectrum[i] } else { 0.0 });
-    let rotated = &q * d * q.transpose();
-    let rotated = Mat::from_fn(DIM, DIM, |i, j| 0.5 * (rotated[(i, j)] + rotated[(j, i)]));
+    let q = random_orthogonal(DIM, &mut stream::chain_rng(SEED, u64::MAX, 0));
+    let rotated = with_spectrum(&q, &spectrum);
     vec![
         NoiseStructure {
             name: "isotropic, large",

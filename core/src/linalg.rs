@@ -317,6 +317,31 @@ pub fn lane_sum3(a: &[f64], b: &[f64], c: &[f64], f: impl Fn(f64, f64, f64) -> f
     acc.iter().sum::<f64>() + tail
 }
 
+/// A Haar-distributed random orthogonal n×n matrix drawn from `rng`: the Q of a QR
+/// factorisation of a Gaussian matrix, with the signs of R's diagonal moved into Q.
+pub fn random_orthogonal(n: usize, rng: &mut impl rand::Rng) -> Mat<f64> {
+    use rand_distr::{Distribution, StandardNormal};
+    let a = Mat::<f64>::from_fn(n, n, |_, _| StandardNormal.sample(rng));
+    let qr = a.qr();
+    let (q, r) = (qr.compute_Q(), qr.R());
+    Mat::from_fn(n, n, |i, j| {
+        if r[(j, j)] < 0.0 {
+            -q[(i, j)]
+        } else {
+            q[(i, j)]
+        }
+    })
+}
+
+/// Q diag(spectrum) Qᵀ, exactly symmetric.
+pub fn with_spectrum(q: &Mat<f64>, spectrum: &[f64]) -> Mat<f64> {
+    let n = spectrum.len();
+    let scaled = Mat::from_fn(n, n, |i, j| q[(i, j)] * spectrum[j]);
+    let mut m = scaled * q.transpose();
+    symmetrize(&mut m);
+    m
+}
+
 /// Replaces `a` by `(a + aᵀ)/2`.
 pub fn symmetrize(a: &mut Mat<f64>) {
     let n = a.nrows();

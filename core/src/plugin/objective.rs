@@ -128,22 +128,7 @@ impl PluginObjective {
     pub(crate) fn rejects_wrong_dimension(&self) -> Result<String, String> {
         let n = self.info.dim + 1;
         let (theta, mut value, mut grad) = (vec![0.0; n], vec![0.0; 1], vec![0.0; n]);
-        let f = self.vtable().value_and_gradient;
-        let outcome = self.plugin.call("value_and_gradient", |err| {
-            // SAFETY: buffers of exactly the sizes announced (n rows, 1 column).
-            unsafe {
-                f(
-                    self.state,
-                    theta.as_ptr(),
-                    n,
-                    1,
-                    value.as_mut_ptr(),
-                    grad.as_mut_ptr(),
-                    err,
-                )
-            }
-        });
-        match outcome {
+        match self.call_value_and_gradient(&theta, n, &mut value, &mut grad) {
             Ok(()) => Err(format!(
                 "accepted a block of {n} rows for dimension {}",
                 self.info.dim
@@ -155,6 +140,37 @@ impl PluginObjective {
             }) => Ok(message),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// The raw `value_and_gradient` call on an n×m block, m = `value.len()`; the buffers must
+    /// hold exactly n·m, m and n·m values.
+    fn call_value_and_gradient(
+        &self,
+        theta: &[f64],
+        n: usize,
+        value: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<(), PluginError> {
+        let m = value.len();
+        assert!(
+            theta.len() == n * m && grad.len() == n * m,
+            "buffer sizes match the announced block"
+        );
+        let f = self.vtable().value_and_gradient;
+        self.plugin.call("value_and_gradient", |err| {
+            // SAFETY: a live state and buffers of exactly the announced sizes (asserted above).
+            unsafe {
+                f(
+                    self.state,
+                    theta.as_ptr(),
+                    n,
+                    m,
+                    value.as_mut_ptr(),
+                    grad.as_mut_ptr(),
+                    err,
+                )
+            }
+        })
     }
 
     fn square_output(
@@ -211,22 +227,7 @@ impl Objective for PluginObjective {
                 grad.len()
             )));
         }
-        let f = self.vtable().value_and_gradient;
-        self.plugin
-            .call("value_and_gradient", |err| {
-                // SAFETY: a live state, an n×m input, m values and an n×m output.
-                unsafe {
-                    f(
-                        self.state,
-                        theta.as_ptr(),
-                        n,
-                        m,
-                        value.as_mut_ptr(),
-                        grad.as_mut_ptr(),
-                        err,
-                    )
-                }
-            })
+        self.call_value_and_gradient(theta, n, value, grad)
             .map_err(|e| ObjectiveError(e.to_string()))?;
         // A NaN value is caught by the simulator with its step; a NaN gradient poisons the next
         // state, so it is caught here, where its origin is clear.

@@ -1,6 +1,6 @@
 //! Seeded random test matrices.
 
-use faer::{Mat, Side};
+use faer::Mat;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64Mcg;
@@ -21,20 +21,15 @@ impl Random {
         Mat::from_fn(rows, cols, |_, _| self.normal())
     }
 
-    /// An orthogonal n×n matrix (eigenvectors of a random symmetric matrix).
+    /// A Haar-random orthogonal n×n matrix.
     pub fn orthogonal(&mut self, n: usize) -> Mat<f64> {
-        let a = self.gaussian(n, n);
-        let sym = &a + a.transpose();
-        sym.self_adjoint_eigen(Side::Lower).unwrap().U().to_owned()
+        ldbench::linalg::random_orthogonal(n, &mut self.0)
     }
 
     /// Q diag(eigenvalues) Qᵀ with a random orthogonal Q.
     pub fn with_spectrum(&mut self, eigenvalues: &[f64]) -> Mat<f64> {
         let q = self.orthogonal(eigenvalues.len());
-        let d = diagonal(eigenvalues);
-        let mut m = &q * d * q.transpose();
-        symmetrize(&mut m);
-        m
+        ldbench::linalg::with_spectrum(&q, eigenvalues)
     }
 
     /// A symmetric positive definite n×n matrix with eigenvalues in [1, 1 + spread·n].
