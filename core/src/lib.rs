@@ -46,5 +46,8 @@ pub mod cli;
 pub mod linalg;
 pub mod matrix_file;
 pub mod plugin;
+pub mod report;
+pub mod runner;
 pub mod sim;
+pub mod suite;
 pub mod theory;

@@ -21,10 +21,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Build ldbench in release and run a suite; the report goes to reports/<suite name>/.
+    /// Build ldbench and the plugins in release and run a suite; the report goes to
+    /// reports/<suite name>/ (index.html, index.md, SVG plots, summary.csv, results.jsonl).
     Bench {
         /// The suite file, e.g. suites/adam_vs_sgd.toml.
         suite: PathBuf,
+        /// Keep the results of an interrupted run and finish it, instead of starting again.
+        #[arg(long)]
+        resume: bool,
     },
     /// Build a plugin (and ldbench) in release and run the conformance checks on it.
     PluginTest {
@@ -67,7 +71,7 @@ fn main() -> ExitCode {
 fn run(task: Task) -> anyhow::Result<()> {
     let root = workspace_root();
     match task {
-        Task::Bench { suite } => bench(&root, &suite),
+        Task::Bench { suite, resume } => bench(&root, &suite, resume),
         Task::PluginTest { name, params } => {
             plugin_test(&root, &name, params.as_deref().unwrap_or(""))
         }
@@ -98,43 +102,43 @@ fn run(task: Task) -> anyhow::Result<()> {
     }
 }
 
-/// Suites with a built-in end-to-end job, until the suite runner reads suite files.
-const BUILT_IN: &[&str] = &["adam_vs_sgd"];
-
-fn bench(root: &Path, suite: &Path) -> anyhow::Result<()> {
+fn bench(root: &Path, suite: &Path, resume: bool) -> anyhow::Result<()> {
     let name = suite
         .file_stem()
         .and_then(|s| s.to_str())
         .with_context(|| format!("{}: not a suite file name", suite.display()))?;
-    if !BUILT_IN.contains(&name) {
-        bail!(
-            "{}: the suite runner does not read suite files yet; the built-in jobs are {}",
-            suite.display(),
-            BUILT_IN
-                .iter()
-                .map(|b| format!("suites/{b}.toml"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    eprintln!(
-        "note: running the built-in '{name}' job (core/examples/{name}.rs) until suites/*.toml files are read"
-    );
-    let out = root.join("reports").join(name);
-    let out = out.to_str().context("the report path is not UTF-8")?;
+    eprintln!("building ldbench and the plugins (release)…");
     cargo(
         root,
         &[
-            "run",
+            "build",
             "--release",
-            "--package",
-            "ldbench-core",
-            "--example",
-            name,
-            "--",
-            out,
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--quiet",
         ],
-    )
+    )?;
+    let release = release_dir(root);
+    let out = root.join("reports").join(name);
+    let status = Command::new(release.join("ldbench"))
+        .arg("run")
+        .arg(suite)
+        .arg("--out")
+        .arg(&out)
+        .arg(if resume { "--resume" } else { "--overwrite" })
+        .arg("--plugin-dir")
+        .arg(&release)
+        .status()
+        .context("running ldbench")?;
+    if !status.success() {
+        bail!("ldbench run {} failed ({status})", suite.display());
+    }
+    eprintln!(
+        "open {} (or index.md) to read the report",
+        out.join("index.html").display()
+    );
+    Ok(())
 }
 
 /// The release directory cargo builds into (honouring CARGO_TARGET_DIR).

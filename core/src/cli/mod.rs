@@ -4,6 +4,7 @@
 mod inputs;
 mod plugins;
 mod simulate;
+mod suite;
 mod theory;
 
 use std::process::ExitCode;
@@ -21,6 +22,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Run(suite::RunArgs),
+    Validate(suite::ValidateArgs),
+    Plan(suite::PlanArgs),
+    Report(suite::ReportArgs),
     Theory(theory::Args),
     Simulate(simulate::Args),
     Plugins(plugins::ListArgs),
@@ -32,6 +37,10 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => suite::run(&args).map(|()| true),
+        Command::Validate(args) => suite::validate(&args).map(|()| true),
+        Command::Plan(args) => suite::plan(&args).map(|()| true),
+        Command::Report(args) => suite::report(&args).map(|()| true),
         Command::Theory(args) => theory::run(&args).map(|()| true),
         Command::Simulate(args) => simulate::run(&args).map(|()| true),
         Command::Plugins(args) => plugins::list(&args).map(|()| true),

@@ -15,7 +15,7 @@
 use serde::Serialize;
 
 /// A Monte-Carlo estimate: mean and standard error.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Estimate {
     /// The point estimate.
     pub mean: f64,

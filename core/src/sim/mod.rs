@@ -42,7 +42,7 @@ use crate::linalg::{DefinitenessError, SymMatrix, lane_sum3};
 pub const CHAINS_PER_BLOCK: usize = 64;
 
 /// Settings of one simulation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SimConfig {
     /// Step size η.
     pub eta: f64,
@@ -199,7 +199,7 @@ pub trait Adaptive {
 }
 
 /// Window estimates.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Estimates {
     /// E[f − f*] over the window: the discrete chain's stationary excess loss.
     pub excess_loss: Estimate,

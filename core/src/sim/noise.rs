@@ -4,7 +4,7 @@ use faer::{Mat, Side};
 
 use crate::linalg::{DefinitenessError, SymFactor, SymMatrix, symmetrize};
 
-/// Relative tolerance for negative eigenvalues of G Σ G caused by rounding when Σ is singular.
+/// Relative tolerance for negative eigenvalues of Σ caused by rounding when it is singular.
 const PSD_RTOL: f64 = 1e-10;
 
 /// F with F Fᵀ = G Σ G.
@@ -12,13 +12,14 @@ const PSD_RTOL: f64 = 1e-10;
 pub enum NoiseFactor {
     /// G and Σ both diagonal: F = G Σ^{1/2}, O(n) per chain and step.
     Diagonal(Vec<f64>),
-    /// Dense F: the Cholesky factor of G Σ G, or U D^{1/2} from its eigendecomposition when
-    /// G Σ G is only semi-definite (low-rank noise).
+    /// Dense F = G S, with S the Cholesky factor of Σ, or U D^{1/2} from its eigendecomposition
+    /// when Σ is only semi-definite (low-rank noise).
     Dense(Mat<f64>),
 }
 
 impl NoiseFactor {
-    /// Factors G Σ G. Fails when Σ is not positive semi-definite.
+    /// Factors G Σ G as G·S with S Sᵀ = Σ, so that F Fᵀ is positive semi-definite by
+    /// construction however ill-conditioned G is. Fails when Σ is not positive semi-definite.
     pub fn new(precond: &SymMatrix, noise_cov: &SymMatrix) -> Result<Self, DefinitenessError> {
         if let (Some(g), Some(s)) = (precond.diagonal(), noise_cov.diagonal()) {
             noise_cov.check_semi_definite(PSD_RTOL)?;
@@ -26,30 +27,41 @@ impl NoiseFactor {
                 g.iter().zip(&s).map(|(g, s)| g * s.sqrt()).collect(),
             ));
         }
-        let g = precond.to_dense();
-        let mut gsg = &g * noise_cov.to_dense() * &g;
-        symmetrize(&mut gsg);
-        if let Ok(SymFactor::Lower(l)) = SymMatrix::Dense(gsg.clone()).cholesky_factor() {
-            return Ok(NoiseFactor::Dense(l));
-        }
-        let evd = gsg
-            .self_adjoint_eigen(Side::Lower)
-            .map_err(|_| DefinitenessError::NoConvergence)?;
-        let d = evd.S().column_vector();
-        let n = gsg.nrows();
-        let scale = (0..n).fold(0.0_f64, |a, i| a.max(d[i].abs()));
-        let min_eigenvalue = if n == 0 { 0.0 } else { d[0] };
-        if min_eigenvalue < -PSD_RTOL * scale {
-            return Err(DefinitenessError::NotSemiDefinite {
-                min_eigenvalue,
-                tolerance: PSD_RTOL * scale,
-            });
-        }
-        let u = evd.U();
-        Ok(NoiseFactor::Dense(Mat::from_fn(n, n, |i, j| {
-            u[(i, j)] * d[j].max(0.0).sqrt()
-        })))
+        let sigma = noise_cov.to_dense();
+        let root = match SymMatrix::Dense(sigma.clone()).cholesky_factor() {
+            Ok(SymFactor::Lower(l)) => l,
+            _ => semi_definite_root(&sigma)?,
+        };
+        let n = root.nrows();
+        Ok(NoiseFactor::Dense(match precond {
+            SymMatrix::Dense(g) => g * &root,
+            diagonal => {
+                let d = diagonal.diagonal().unwrap_or_default();
+                Mat::from_fn(n, n, |i, j| d[i] * root[(i, j)])
+            }
+        }))
     }
+}
+
+/// U D^{1/2} for a positive semi-definite Σ = U D Uᵀ (negative rounding clipped to 0).
+fn semi_definite_root(sigma: &Mat<f64>) -> Result<Mat<f64>, DefinitenessError> {
+    let mut sigma = sigma.clone();
+    symmetrize(&mut sigma);
+    let evd = sigma
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|_| DefinitenessError::NoConvergence)?;
+    let d = evd.S().column_vector();
+    let n = sigma.nrows();
+    let scale = (0..n).fold(0.0_f64, |a, i| a.max(d[i].abs()));
+    let min_eigenvalue = if n == 0 { 0.0 } else { d[0] };
+    if min_eigenvalue < -PSD_RTOL * scale {
+        return Err(DefinitenessError::NotSemiDefinite {
+            min_eigenvalue,
+            tolerance: PSD_RTOL * scale,
+        });
+    }
+    let u = evd.U();
+    Ok(Mat::from_fn(n, n, |i, j| u[(i, j)] * d[j].max(0.0).sqrt()))
 }
 
 #[cfg(test)]

@@ -8,4 +8,5 @@ mod cli;
 mod plugins;
 mod random;
 mod simulation;
+mod suites;
 mod theory;

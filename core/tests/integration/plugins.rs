@@ -19,7 +19,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// `cargo test` does not build the plugin libraries (cdylibs): build them once, here.
-fn plugins() -> &'static PluginDir {
+pub fn plugins() -> &'static PluginDir {
     static DIR: OnceLock<PluginDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();

@@ -30,6 +30,14 @@ pub struct Params {
     /// T = Σ_yx as rows of numbers (symmetric positive definite). Absent: R Rᵀ/√d with R
     /// i.i.d. N(0, 1) from the seed. The host turns `sigma_yx = "@file.npy"` into the array.
     pub sigma_yx: Option<Vec<Vec<f64>>>,
+    /// s: the gradient-noise model is single-sample SGD with label noise of variance s²
+    /// (y = T x + ε, x ~ N(0, I)), whose gradient covariance at θ* is C = 2 s² H.
+    #[serde(default = "tenth")]
+    pub label_noise: f64,
+}
+
+fn tenth() -> f64 {
+    0.1
 }
 
 fn default_depth() -> usize {
@@ -46,6 +54,7 @@ pub struct DeepLinear {
     /// At θ*: P_l = W_{l−1}⋯W_1 and Q_l = W_L⋯W_{l+1}.
     below: Vec<Mat<f64>>,
     above: Vec<Mat<f64>>,
+    label_variance: f64,
 }
 
 /// P_l = W_{l−1}⋯W_1 (P_1 = I) and Q_l = W_L⋯W_{l+1} (Q_L = I) for every layer l.
@@ -80,9 +89,17 @@ impl DeepLinear {
 
 impl Objective for DeepLinear {
     type Params = Params;
-    const CAPABILITIES: u64 = abi::CAP_HESSIAN | abi::CAP_HESSIAN_VECTOR | abi::CAP_TRUE_RANK;
+    const CAPABILITIES: u64 =
+        abi::CAP_HESSIAN | abi::CAP_HESSIAN_VECTOR | abi::CAP_TRUE_RANK | abi::CAP_GRADIENT_NOISE;
 
     fn new(p: Params, seed: u64) -> Result<Self> {
+        if !(p.label_noise.is_finite() && p.label_noise >= 0.0) {
+            return Err(format!(
+                "label_noise = {} must be a non-negative number",
+                p.label_noise
+            )
+            .into());
+        }
         if p.depth == 0 {
             return Err("depth must be at least 1".into());
         }
@@ -156,6 +173,7 @@ impl Objective for DeepLinear {
             weights,
             below,
             above,
+            label_variance: p.label_noise.powi(2),
         })
     }
 
@@ -224,6 +242,13 @@ impl Objective for DeepLinear {
                 out[i * n + j] = v;
             }
         }
+        Ok(())
+    }
+
+    fn gradient_noise(&self, out: &mut [f64]) -> Result<()> {
+        // The per-sample gradient at θ* is −2 Jₓᵀ ε with E[JₓᵀJₓ] = JᵀJ = H/2: C = 4 s² H/2.
+        self.hessian(out)?;
+        out.iter_mut().for_each(|c| *c *= 2.0 * self.label_variance);
         Ok(())
     }
 

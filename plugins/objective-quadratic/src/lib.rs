@@ -1,5 +1,7 @@
 //! `objective-quadratic`: f(θ) = ½ θᵀ H θ with H of chosen dimension, rank, spectrum family and
-//! eigenbasis; θ* = 0, f* = 0. Exact Hessian, Hessian-vector products and true rank.
+//! eigenbasis; θ* = 0, f* = 0. Exact Hessian, Hessian-vector products and true rank, and a
+//! gradient-noise model: least squares with label noise of variance s², whose single-sample
+//! gradient covariance at θ* is C = s² H.
 
 use ldbench_plugin_linalg::faer::linalg::matmul::matmul;
 use ldbench_plugin_linalg::faer::{Accum, Mat, MatMut, MatRef, Par};
@@ -30,6 +32,9 @@ pub struct Params {
     /// For `basis = "partial"`: 0 is the axes, 1 a fully random rotation.
     #[serde(default = "half")]
     pub alignment: f64,
+    /// s: the gradient-noise model is least squares with label noise of variance s², C = s² H.
+    #[serde(default = "tenth")]
+    pub label_noise: f64,
 }
 
 /// Spectrum families, λ_1 ≥ … ≥ λ_r.
@@ -72,6 +77,9 @@ fn one() -> f64 {
 fn half() -> f64 {
     0.5
 }
+fn tenth() -> f64 {
+    0.1
+}
 
 /// The nonzero eigenvalues, largest first.
 pub fn eigenvalues(spectrum: Spectrum, rank: usize, condition: f64, lambda_max: f64) -> Vec<f64> {
@@ -98,6 +106,7 @@ pub struct Quadratic {
     /// H, or its diagonal for the axes basis.
     hessian: Hessian,
     rank: usize,
+    label_variance: f64,
 }
 
 enum Hessian {
@@ -107,7 +116,8 @@ enum Hessian {
 
 impl Objective for Quadratic {
     type Params = Params;
-    const CAPABILITIES: u64 = abi::CAP_HESSIAN | abi::CAP_HESSIAN_VECTOR | abi::CAP_TRUE_RANK;
+    const CAPABILITIES: u64 =
+        abi::CAP_HESSIAN | abi::CAP_HESSIAN_VECTOR | abi::CAP_TRUE_RANK | abi::CAP_GRADIENT_NOISE;
 
     fn new(p: Params, seed: u64) -> Result<Self> {
         let rank = p.rank.unwrap_or(p.dim);
@@ -123,6 +133,13 @@ impl Objective for Quadratic {
         }
         if !(p.lambda_max.is_finite() && p.lambda_max > 0.0) {
             return Err(format!("lambda_max = {} must be positive", p.lambda_max).into());
+        }
+        if !(p.label_noise.is_finite() && p.label_noise >= 0.0) {
+            return Err(format!(
+                "label_noise = {} must be a non-negative number",
+                p.label_noise
+            )
+            .into());
         }
         if !(0.0..=1.0).contains(&p.alignment) {
             return Err(format!("alignment = {} must lie in [0, 1]", p.alignment).into());
@@ -150,7 +167,11 @@ impl Objective for Quadratic {
                 Hessian::Dense(Mat::from_fn(n, n, |i, j| 0.5 * (h[(i, j)] + h[(j, i)])))
             }
         };
-        Ok(Quadratic { hessian, rank })
+        Ok(Quadratic {
+            hessian,
+            rank,
+            label_variance: p.label_noise.powi(2),
+        })
     }
 
     fn dim(&self) -> usize {
@@ -190,6 +211,12 @@ impl Objective for Quadratic {
             }
             Hessian::Dense(h) => out.copy_from_slice(&column_major(h)),
         }
+        Ok(())
+    }
+
+    fn gradient_noise(&self, out: &mut [f64]) -> Result<()> {
+        self.hessian(out)?;
+        out.iter_mut().for_each(|c| *c *= self.label_variance);
         Ok(())
     }
 

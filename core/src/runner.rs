@@ -1,0 +1,552 @@
+//! The suite runner: prepares each case (objective and preconditioner plugins, the noise
+//! structure, the step size, the closed form), simulates it, and appends one JSON record per case
+//! to `results.jsonl` — atomically, so an interrupted run resumes without losing or redoing work.
+//!
+//! A case that fails (a plugin error or panic, an unusable Hessian, divergence) is recorded with
+//! its reason; the suite goes on.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use faer::Mat;
+use serde::{Deserialize, Serialize};
+
+use crate::linalg::{SymMatrix, random_orthogonal, with_spectrum};
+use crate::plugin::{PluginDir, PluginObjective, PluginPrecond};
+use crate::sim::{Estimate, Estimates, Sampler, SimConfig, stream};
+use crate::suite::{Case, Structure};
+use crate::theory::{ClosedForm, DEFAULT_MATCHED_RTOL, DEFAULT_RANK_RTOL};
+
+/// Version of the record format in `results.jsonl` (documented in `reports/README.md`).
+pub const RESULTS_SCHEMA: u32 = 1;
+
+/// The stream input that draws random noise bases: shared by every case of a seed, so that all
+/// preconditioners of one (objective, noise) combination see the same rotation.
+const NOISE_BASIS_STREAM: u64 = u64::MAX;
+
+/// A case made ready to simulate.
+pub struct Prepared {
+    /// The objective plugin instance.
+    pub objective: PluginObjective,
+    /// G.
+    pub precond: SymMatrix,
+    /// Σ = ηC (or σ²G⁻¹ for matched noise).
+    pub noise_cov: SymMatrix,
+    /// η.
+    pub eta: f64,
+    /// The closed form for (H, G, Σ).
+    pub theory: ClosedForm,
+}
+
+/// Instantiates the plugins of `case`, builds C, G, η and Σ, and the closed form. An error is
+/// the reason the case cannot run.
+pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
+    let seed = case.run.seed.unwrap_or(0);
+    let objective_plugin = plugins
+        .load(&case.objective.plugin)
+        .map_err(|e| e.to_string())?;
+    let objective = PluginObjective::new(&objective_plugin, &case.objective.params_text(), seed)
+        .map_err(|e| e.to_string())?;
+    let hessian = objective
+        .hessian()
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "{} offers no dense Hessian, which the closed form needs",
+                case.objective.plugin
+            )
+        })?;
+    let noise = &case.noise;
+    if !(noise.scale.is_finite() && noise.scale > 0.0) {
+        return Err(format!("noise.scale = {} must be positive", noise.scale));
+    }
+    // C, the gradient-noise covariance the preconditioner is built from. Matched noise builds G
+    // from isotropic noise of the same scale, then sets Σ = σ²G⁻¹ (THEORY.md §6).
+    let c = gradient_noise(case, &hessian, &objective)?;
+    let precond_plugin = plugins
+        .load(&case.preconditioner.plugin)
+        .map_err(|e| e.to_string())?;
+    let precond = PluginPrecond::new(
+        &precond_plugin,
+        &case.preconditioner.params_text(),
+        seed,
+        Some(&hessian),
+        &c,
+    )
+    .and_then(|p| p.matrix())
+    .map_err(|e| e.to_string())?;
+    let sigma_for = |eta: f64| -> Result<SymMatrix, String> {
+        Ok(match noise.structure {
+            Structure::Matched => scaled(
+                &precond.inverse().map_err(|e| e.to_string())?,
+                eta * noise.scale,
+            ),
+            _ => SymMatrix::Dense(&c * faer::Scale(eta)),
+        })
+    };
+    // λ_max(GH) does not depend on Σ: a first closed form with η = 1 gives it.
+    let lambda_max = ClosedForm::new(
+        hessian.as_ref(),
+        &precond,
+        &sigma_for(1.0)?,
+        DEFAULT_RANK_RTOL,
+    )
+    .map_err(|e| e.to_string())?
+    .lambda_max();
+    let eta = match case.run.eta {
+        Some(eta) => eta,
+        None => case.run.eta_fraction * 2.0 / lambda_max,
+    };
+    let noise_cov = sigma_for(eta)?;
+    let theory = ClosedForm::new(hessian.as_ref(), &precond, &noise_cov, DEFAULT_RANK_RTOL)
+        .map_err(|e| e.to_string())?;
+    theory.check_stable(eta).map_err(|e| e.to_string())?;
+    Ok(Prepared {
+        objective,
+        precond,
+        noise_cov,
+        eta,
+        theory,
+    })
+}
+
+fn scaled(m: &SymMatrix, factor: f64) -> SymMatrix {
+    match m {
+        SymMatrix::Scaled { dim, scale } => SymMatrix::Scaled {
+            dim: *dim,
+            scale: scale * factor,
+        },
+        SymMatrix::Diagonal(d) => SymMatrix::Diagonal(d.iter().map(|v| v * factor).collect()),
+        SymMatrix::Dense(m) => SymMatrix::Dense(m * faer::Scale(factor)),
+    }
+}
+
+/// C for the case's noise structure (dense n×n).
+fn gradient_noise(
+    case: &Case,
+    hessian: &Mat<f64>,
+    objective: &PluginObjective,
+) -> Result<Mat<f64>, String> {
+    let n = hessian.nrows();
+    let noise = &case.noise;
+    let s = noise.scale;
+    let mut rng = stream::chain_rng(case.run.seed.unwrap_or(0), NOISE_BASIS_STREAM, n as u64);
+    let decaying = || -> Result<Vec<f64>, String> {
+        if !(noise.anisotropy.is_finite() && noise.anisotropy >= 1.0) {
+            return Err(format!(
+                "noise.anisotropy = {} must be a number ≥ 1",
+                noise.anisotropy
+            ));
+        }
+        let last = (n.max(2) - 1) as f64;
+        Ok((0..n)
+            .map(|j| s * noise.anisotropy.powf(-(j as f64) / last))
+            .collect())
+    };
+    Ok(match noise.structure {
+        Structure::Isotropic | Structure::Matched => {
+            Mat::from_fn(n, n, |i, j| if i == j { s } else { 0.0 })
+        }
+        Structure::HessianAligned => {
+            let top = hessian
+                .self_adjoint_eigenvalues(faer::Side::Lower)
+                .map_err(|_| "the Hessian's eigendecomposition did not converge".to_owned())?
+                .last()
+                .copied()
+                .unwrap_or(0.0);
+            if !(top > 0.0) {
+                return Err(
+                    "hessian-aligned noise needs a Hessian with a positive eigenvalue".into(),
+                );
+            }
+            hessian * faer::Scale(s / top)
+        }
+        Structure::Diagonal => SymMatrix::Diagonal(decaying()?).to_dense(),
+        Structure::Rotated => with_spectrum(&random_orthogonal(n, &mut rng), &decaying()?),
+        Structure::LowRank => {
+            let k = noise.rank.unwrap_or(n.div_ceil(2));
+            if k == 0 || k > n {
+                return Err(format!("noise.rank = {k} must lie in 1..={n}"));
+            }
+            let mut spectrum = vec![s; k];
+            spectrum.resize(n, 0.0);
+            with_spectrum(&random_orthogonal(n, &mut rng), &spectrum)
+        }
+        Structure::Objective => {
+            let c = objective
+                .gradient_noise()
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    format!(
+                        "{} has no gradient-noise model; choose another noise structure",
+                        case.objective.plugin
+                    )
+                })?;
+            c * faer::Scale(s)
+        }
+    })
+}
+
+/// Pass or fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Simulated.
+    Ok,
+    /// Did not run to the end; `reason` says why.
+    Failed,
+}
+
+/// One case's result: a line of `results.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// [`RESULTS_SCHEMA`].
+    pub schema: u32,
+    /// The case, with its index and key.
+    pub case: Case,
+    /// Pass or fail.
+    pub status: Status,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// What it measured.
+    pub outcome: Option<Outcome>,
+}
+
+/// Measurements of a case that ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// n.
+    pub dim: usize,
+    /// rank(H) numerically.
+    pub rank: usize,
+    /// rank(H) according to the objective.
+    pub true_rank: Option<usize>,
+    /// η.
+    pub eta: f64,
+    /// λ_max(GH).
+    pub lambda_max: f64,
+    /// σ² when GΣ = σ²I holds.
+    pub matched_sigma2: Option<f64>,
+    /// Closed form: stationary excess loss (continuous, discrete) and escape slope.
+    pub theory_continuous: f64,
+    /// Closed form for the discrete chain.
+    pub theory_discrete: f64,
+    /// The discrete closed form averaged over the window's steps: the exact expectation of the
+    /// window mean from θ*, equilibrated or not.
+    pub theory_window: f64,
+    /// ½ tr(HGΣG).
+    pub escape_slope: f64,
+    /// Window estimates.
+    pub estimates: Estimates,
+    /// (simulated − window theory) / SE.
+    pub z_score: f64,
+    /// simulated / window theory − 1.
+    pub relative_error: f64,
+    /// (corrected − continuous theory) / SE.
+    pub z_score_corrected: f64,
+    /// r̂ and r̂_c when the noise is matched.
+    pub rank_paper: Option<Estimate>,
+    /// r̂_c.
+    pub rank_corrected: Option<Estimate>,
+    /// The thinned loss trace with the theory curves.
+    pub trace: Vec<TracePoint>,
+    /// Wall-clock seconds of the simulation.
+    pub seconds: f64,
+}
+
+/// A point of the loss trace beside the theory.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TracePoint {
+    /// The step.
+    pub step: u64,
+    /// Mean excess loss over chains.
+    pub mean: f64,
+    /// Its standard error.
+    pub std_error: f64,
+    /// E[f(θ_k)] − f*, discrete closed form.
+    pub theory_discrete: f64,
+    /// E[f(θ_t)] − f* at t = kη, continuous closed form.
+    pub theory_continuous: f64,
+}
+
+/// Prepares and simulates one case; never panics on plugin faults, never returns an error: a
+/// failure is a record with its reason.
+pub fn run_case(case: &Case, plugins: &PluginDir) -> Record {
+    let failed = |reason: String| Record {
+        schema: RESULTS_SCHEMA,
+        case: case.clone(),
+        status: Status::Failed,
+        reason: Some(reason),
+        outcome: None,
+    };
+    let prepared = match prepare(case, plugins) {
+        Ok(p) => p,
+        Err(reason) => return failed(reason),
+    };
+    match simulate(case, &prepared) {
+        Ok(outcome) => Record {
+            schema: RESULTS_SCHEMA,
+            case: case.clone(),
+            status: Status::Ok,
+            reason: None,
+            outcome: Some(outcome),
+        },
+        Err(reason) => failed(reason),
+    }
+}
+
+fn simulate(case: &Case, p: &Prepared) -> Result<Outcome, String> {
+    let run = &case.run;
+    let config = SimConfig {
+        burn_in: run.burn_in.unwrap_or(run.steps / 2),
+        batches: run.batches,
+        thin: run.thin.unwrap_or((run.steps / 200).max(1)),
+        seed: run.seed.unwrap_or(0),
+        case: case.index as u64,
+        ..SimConfig::new(p.eta, run.chains, run.steps)
+    };
+    let started = Instant::now();
+    let sampler =
+        Sampler::new(&p.objective, &p.precond, &p.noise_cov).map_err(|e| e.to_string())?;
+    let sim = sampler.run(&config, None).map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let cf = &p.theory;
+    let discrete = cf.stationary_discrete(p.eta).map_err(|e| e.to_string())?;
+    let continuous = cf.stationary_continuous().map_err(|e| e.to_string())?;
+    let matched_sigma2 = cf.matched_sigma2(DEFAULT_MATCHED_RTOL);
+    let trace = sim
+        .trace
+        .iter()
+        .map(|t| {
+            Ok(TracePoint {
+                step: t.step,
+                mean: t.mean,
+                std_error: t.std_error,
+                theory_discrete: cf
+                    .discrete_at(t.step, p.eta, None)
+                    .map_err(|e| e.to_string())?,
+                theory_continuous: cf.continuous_at(t.step as f64 * p.eta, None),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let window = config.window() as f64;
+    let theory_window = (config.burn_in + 1..=config.steps)
+        .map(|k| cf.discrete_at(k, p.eta, None))
+        .sum::<Result<f64, _>>()
+        .map_err(|e| e.to_string())?
+        / window;
+    let e = sim.estimates;
+    Ok(Outcome {
+        dim: cf.dim(),
+        rank: cf.rank(),
+        true_rank: p.objective.true_rank(),
+        eta: p.eta,
+        lambda_max: cf.lambda_max(),
+        matched_sigma2,
+        theory_continuous: continuous,
+        theory_discrete: discrete,
+        theory_window,
+        escape_slope: cf.escape_slope(),
+        estimates: e,
+        z_score: e.excess_loss.z_score(theory_window),
+        relative_error: e.excess_loss.mean / theory_window - 1.0,
+        z_score_corrected: e.corrected_excess_loss.z_score(continuous),
+        rank_paper: matched_sigma2.map(|s| e.rank(s)),
+        rank_corrected: matched_sigma2.map(|s| e.rank_corrected(s)),
+        trace,
+        seconds,
+    })
+}
+
+/// The results file of a report folder: one JSON record per line, appended atomically.
+pub struct ResultsFile {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+/// What to do with results already in the output folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Refuse to run over them.
+    Refuse,
+    /// Keep them and skip their cases.
+    Resume,
+    /// Delete them and start again.
+    Overwrite,
+}
+
+impl ResultsFile {
+    /// The file's name inside a report folder.
+    pub const NAME: &'static str = "results.jsonl";
+
+    /// Opens `dir/results.jsonl` for appending and returns it with the records already there. A
+    /// torn last line (a run killed mid-write) is cut off; any other unreadable line is an error.
+    pub fn open(dir: &Path, existing: Existing) -> anyhow::Result<(ResultsFile, Vec<Record>)> {
+        use anyhow::Context;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(Self::NAME);
+        if path.exists() && existing == Existing::Overwrite {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+        let records = read_records(&path, true)?;
+        if !records.is_empty() && existing == Existing::Refuse {
+            anyhow::bail!(
+                "{} already holds {} results; pass --resume to finish that run, or --overwrite to start again",
+                path.display(),
+                records.len()
+            );
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok((
+            ResultsFile {
+                path,
+                file: Mutex::new(file),
+            },
+            records,
+        ))
+    }
+
+    /// Appends one record as one write of one line, then syncs it to disk.
+    pub fn append(&self, record: &Record) -> anyhow::Result<()> {
+        let mut line = serde_json::to_vec(record)?;
+        line.push(b'\n');
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the results file lock is poisoned"))?;
+        file.write_all(&line)?;
+        file.sync_data()?;
+        Ok(())
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads the records of a results file (none if it does not exist), sorted by case index.
+/// With `repair`, a torn last line is truncated away.
+pub fn read_records(path: &Path, repair: bool) -> anyhow::Result<Vec<Record>> {
+    use anyhow::Context;
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(Vec::new());
+    };
+    let mut records = Vec::new();
+    let mut good_bytes = 0u64;
+    let lines: Vec<String> = std::io::BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()?;
+    let total = lines.len();
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) if r.schema == RESULTS_SCHEMA => {
+                records.push(r);
+                good_bytes += line.len() as u64 + 1;
+            }
+            Ok(r) => anyhow::bail!(
+                "{}: line {} has results schema {}, this ldbench reads {RESULTS_SCHEMA}",
+                path.display(),
+                i + 1,
+                r.schema
+            ),
+            Err(_) if i + 1 == total && repair => {
+                let file = std::fs::OpenOptions::new().write(true).open(path)?;
+                file.set_len(good_bytes)
+                    .with_context(|| format!("cutting the torn last line of {}", path.display()))?;
+            }
+            Err(e) => anyhow::bail!(
+                "{}: line {} is not a result record: {e}",
+                path.display(),
+                i + 1
+            ),
+        }
+    }
+    records.sort_by_key(|r| r.case.index);
+    Ok(records)
+}
+
+/// Runs `cases`, `jobs` at a time, appending each record as it
+/// finishes; `progress` is told after each case.
+pub fn run_suite(
+    cases: &[&Case],
+    plugins: &PluginDir,
+    results: &ResultsFile,
+    jobs: usize,
+    progress: &(dyn Fn(&Record) + Sync),
+) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()?;
+    pool.install(|| {
+        cases.par_iter().try_for_each(|case| {
+            let record = run_case(case, plugins);
+            results.append(&record)?;
+            progress(&record);
+            Ok::<(), anyhow::Error>(())
+        })
+    })
+}
+
+/// `summary.csv`: one row per case, in index order.
+pub fn write_summary(dir: &Path, records: &[Record]) -> anyhow::Result<PathBuf> {
+    let path = dir.join("summary.csv");
+    let mut out = csv::Writer::from_path(&path)?;
+    out.write_record([
+        "index",
+        "objective",
+        "preconditioner",
+        "noise",
+        "status",
+        "dim",
+        "rank",
+        "true_rank",
+        "eta",
+        "theory_continuous",
+        "theory_discrete",
+        "theory_window",
+        "simulated",
+        "std_error",
+        "z_score",
+        "relative_error",
+        "rank_paper",
+        "rank_corrected",
+        "reason",
+    ])?;
+    for r in records {
+        let o = r.outcome.as_ref();
+        let num = |v: Option<f64>| v.map(|v| format!("{v:.6e}")).unwrap_or_default();
+        out.write_record([
+            r.case.index.to_string(),
+            r.case.objective.label.clone(),
+            r.case.preconditioner.label.clone(),
+            r.case.noise.structure.name().to_owned(),
+            format!("{:?}", r.status).to_lowercase(),
+            o.map(|o| o.dim.to_string()).unwrap_or_default(),
+            o.map(|o| o.rank.to_string()).unwrap_or_default(),
+            o.and_then(|o| o.true_rank)
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            num(o.map(|o| o.eta)),
+            num(o.map(|o| o.theory_continuous)),
+            num(o.map(|o| o.theory_discrete)),
+            num(o.map(|o| o.theory_window)),
+            num(o.map(|o| o.estimates.excess_loss.mean)),
+            num(o.map(|o| o.estimates.excess_loss.std_error)),
+            o.map(|o| format!("{:.3}", o.z_score)).unwrap_or_default(),
+            num(o.map(|o| o.relative_error)),
+            num(o.and_then(|o| o.rank_paper.map(|e| e.mean))),
+            num(o.and_then(|o| o.rank_corrected.map(|e| e.mean))),
+            r.reason.clone().unwrap_or_default(),
+        ])?;
+    }
+    out.flush()?;
+    Ok(path)
+}

@@ -1,0 +1,211 @@
+//! Suites end to end: `ldbench validate`, `plan`, `run` (with resume after an interruption) and
+//! the report, on suites/smoke.toml and on malformed suites.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ldbench::runner::{Status, read_records};
+
+use crate::plugins::plugins;
+
+fn ldbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ldbench"))
+        .args(args)
+        .env("LDBENCH_PLUGIN_DIR", plugins().path())
+        .output()
+        .unwrap()
+}
+
+fn smoke() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/smoke.toml")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn smoke_suite_runs_resumes_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("smoke");
+    let out_arg = out.to_str().unwrap();
+    let suite = smoke();
+    let suite_arg = suite.to_str().unwrap();
+
+    let validate = ldbench(&["validate", suite_arg]);
+    assert!(validate.status.success(), "{}", text(&validate.stderr));
+    assert!(text(&validate.stdout).contains("valid, 4 cases"));
+    let plan = ldbench(&["plan", suite_arg]);
+    assert!(
+        text(&plan.stdout).contains("4 cases"),
+        "{}",
+        text(&plan.stdout)
+    );
+
+    let run = ldbench(&["run", suite_arg, "--out", out_arg, "--quiet"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let records = read_records(&out.join("results.jsonl"), false).unwrap();
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        assert_eq!(r.status, Status::Ok, "{:?}", r.reason);
+        let o = r.outcome.as_ref().unwrap();
+        // 5 standard errors over 4 cases: see simulation.rs for why a correct simulator passes.
+        assert!(
+            o.z_score.abs() < 5.0,
+            "case {}: z = {}",
+            r.case.index,
+            o.z_score
+        );
+        if r.case.noise.structure.name() == "matched" {
+            assert!(o.rank_corrected.is_some() && o.matched_sigma2.is_some());
+        }
+    }
+    for file in [
+        "summary.csv",
+        "metadata.json",
+        "index.md",
+        "index.html",
+        "loss_curves.svg",
+        "comparison.svg",
+        "accuracy.svg",
+        "rank.svg",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    assert!(
+        std::fs::read_to_string(out.join("index.html"))
+            .unwrap()
+            .contains("<img src=\"comparison.svg\"")
+    );
+
+    // A second run into the same folder is refused: results are never silently mixed.
+    let again = ldbench(&["run", suite_arg, "--out", out_arg, "--quiet"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("already holds 4 results; pass --resume"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    // An interrupted run: the last record torn in the middle, one missing. Resuming repairs the
+    // file, runs only the missing cases, and ends with the same records as the full run.
+    let path = out.join("results.jsonl");
+    let full = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = full.lines().collect();
+    let torn = format!(
+        "{}\n{}\n{}",
+        lines[0],
+        lines[1],
+        &lines[2][..lines[2].len() / 2]
+    );
+    std::fs::write(&path, torn).unwrap();
+    let resumed = ldbench(&["run", suite_arg, "--out", out_arg, "--resume"]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stderr).contains("resuming: 2 of 4 cases"),
+        "{}",
+        text(&resumed.stderr)
+    );
+    let after = read_records(&path, false).unwrap();
+    assert_eq!(
+        after.iter().map(|r| r.case.index).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+    let strip = |r: &ldbench::runner::Record| {
+        let mut r = r.clone();
+        if let Some(o) = r.outcome.as_mut() {
+            o.seconds = 0.0;
+        }
+        r
+    };
+    assert_eq!(
+        after.iter().map(strip).collect::<Vec<_>>(),
+        records.iter().map(strip).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn malformed_suites_are_refused_with_file_line_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    };
+    let base = "[[objective]]\nplugin = \"objective-quadratic\"\nparams = { dim = 6 }\n[[preconditioner]]\nplugin = \"precond-sgd\"\n";
+    let cases = [
+        (
+            write("typo.toml", &format!("{base}[run]\nchainz = 4\n")),
+            vec![
+                "typo.toml:7",
+                "unknown field `chainz`",
+                "did you mean `chains`?",
+            ],
+        ),
+        (
+            write("plugin.toml", &base.replace("precond-sgd", "precond-sdg")),
+            vec![
+                "plugin.toml:5",
+                "no plugin named 'precond-sdg'",
+                "precond-sgd",
+            ],
+        ),
+        (
+            write(
+                "kind.toml",
+                &base.replace("precond-sgd", "objective-deep-linear"),
+            ),
+            vec!["kind.toml:5", "is an objective, listed as a preconditioner"],
+        ),
+        (
+            write("param.toml", &base.replace("dim = 6", "dimm = 6")),
+            vec![
+                "param.toml:2",
+                "unknown field `dimm`, expected one of `dim`",
+            ],
+        ),
+        (
+            write(
+                "sweep.toml",
+                &format!("{base}[objective.zip]\ndim = [4, 8]\nrank = [2]\n"),
+            ),
+            vec!["equal lengths"],
+        ),
+        (
+            write("unstable.toml", &format!("{base}[run]\neta = 100.0\n")),
+            vec!["unstable.toml:7", "unstable step size", "use eta <"],
+        ),
+        (
+            write(
+                "impossible.toml",
+                &base.replace("dim = 6", "dim = 6, rank = 9"),
+            ),
+            vec!["rank = 9"],
+        ),
+        (
+            write(
+                "window.toml",
+                &format!("{base}[run]\nsteps = 10\nburn_in = 10\n"),
+            ),
+            vec!["leave no window to average"],
+        ),
+    ];
+    for (path, expected) in cases {
+        let output = ldbench(&["validate", path.to_str().unwrap()]);
+        let stderr = text(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{}: {stderr}",
+            path.display()
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        for part in expected {
+            assert!(
+                stderr.contains(part),
+                "{}: expected '{part}' in: {stderr}",
+                path.display()
+            );
+        }
+    }
+}
