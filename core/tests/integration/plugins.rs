@@ -480,7 +480,10 @@ fn plugins_and_inspect_commands_describe_what_is_installed() {
     // C = s²H (the quadratic's label-noise model), H log-uniform with condition 100: G = C⁻¹ too.
     let condition = json["preconditioner"]["condition_number"].as_f64().unwrap();
     assert!((condition - 100.0).abs() < 1e-9, "{condition}");
-    assert_eq!(json["preconditioner"]["gradient_noise"], "the objective's own gradient-noise model");
+    assert_eq!(
+        json["preconditioner"]["gradient_noise"],
+        "the objective's own gradient-noise model"
+    );
 
     let out = ldbench(&["inspect", "precond-sgd", "--params", "alpah = 1"]);
     assert_eq!(out.status.code(), Some(2));
