@@ -58,8 +58,36 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Run only shard I of N (1-based): the cases whose index is I−1 modulo N. Merge the shards'
+    /// folders afterwards with `ldbench merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
     #[command(flatten)]
     dir: PluginDirArg,
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => Ok((i, n)),
+        _ => Err(format!(
+            "'{text}' is not a shard I/N with 1 ≤ I ≤ N, e.g. 2/8"
+        )),
+    }
+}
+
+/// Merge the results folders of several shards into one folder and render its report; the
+/// merge of all shards equals the unsharded run.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The shards' report folders.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// The merged report folder (must not hold results yet).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// Render the report of a results folder again (plots, index.md, index.html, summary.csv).
@@ -311,9 +339,11 @@ pub(super) fn run(args: &RunArgs) -> anyhow::Result<()> {
     let (results, done) = ResultsFile::open(&out, existing)?;
     let done_keys: std::collections::BTreeSet<&str> =
         done.iter().map(|r| r.case.key.as_str()).collect();
+    let in_shard = |c: &&Case| args.shard.is_none_or(|(i, n)| c.index % n == i - 1);
     let todo: Vec<&Case> = suite
         .cases
         .iter()
+        .filter(in_shard)
         .filter(|c| !done_keys.contains(c.key.as_str()))
         .collect();
     let bar = if args.quiet {
@@ -397,6 +427,62 @@ fn render(
 ) -> anyhow::Result<PathBuf> {
     write_summary(dir, records)?;
     crate::report::render(dir, name, description, records)
+}
+
+pub(super) fn merge(args: &MergeArgs) -> anyhow::Result<()> {
+    let mut merged: std::collections::BTreeMap<String, Record> = std::collections::BTreeMap::new();
+    for dir in &args.dirs {
+        let path = dir.join(ResultsFile::NAME);
+        let records = read_records(&path, false)?;
+        if records.is_empty() {
+            anyhow::bail!(
+                "{}: no results (is this a shard's report folder?)",
+                path.display()
+            );
+        }
+        for record in records {
+            match merged.get(&record.case.key) {
+                Some(seen) if seen.case.index != record.case.index => anyhow::bail!(
+                    "{}: case '{}' has index {} here but {} in another shard: the shards come from different suite files",
+                    path.display(),
+                    record.case.key,
+                    record.case.index,
+                    seen.case.index
+                ),
+                Some(_) => {}
+                None => {
+                    merged.insert(record.case.key.clone(), record);
+                }
+            }
+        }
+    }
+    let (results, existing) = ResultsFile::open(&args.out, Existing::Refuse)?;
+    if !existing.is_empty() {
+        anyhow::bail!("{} already holds results", args.out.display());
+    }
+    let mut records: Vec<Record> = merged.into_values().collect();
+    records.sort_by_key(|r| r.case.index);
+    for record in &records {
+        results.append(record)?;
+    }
+    let index = render(
+        &args.out,
+        &args
+            .out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("merged")
+            .to_owned(),
+        "",
+        &records,
+    )?;
+    println!(
+        "merged {} cases from {} shards; report: {}",
+        records.len(),
+        args.dirs.len(),
+        index.display()
+    );
+    Ok(())
 }
 
 pub(super) fn report(args: &ReportArgs) -> anyhow::Result<()> {

@@ -209,3 +209,58 @@ fn malformed_suites_are_refused_with_file_line_and_fix() {
         }
     }
 }
+
+#[test]
+fn the_merge_of_shards_equals_the_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = smoke();
+    let suite_arg = suite.to_str().unwrap();
+    let folder = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for (out, shard) in [
+        ("whole", None),
+        ("s1", Some("1/3")),
+        ("s2", Some("2/3")),
+        ("s3", Some("3/3")),
+    ] {
+        let mut args = vec!["run", suite_arg, "--quiet", "--out"];
+        let out = folder(out);
+        args.push(&out);
+        if let Some(shard) = shard {
+            args.extend(["--shard", shard]);
+        }
+        let run = ldbench(&args);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+    }
+    let merged = folder("merged");
+    let merge = ldbench(&[
+        "merge",
+        &folder("s1"),
+        &folder("s2"),
+        &folder("s3"),
+        "--out",
+        &merged,
+    ]);
+    assert!(merge.status.success(), "{}", text(&merge.stderr));
+    let without_time = |dir: &str| {
+        read_records(&Path::new(dir).join("results.jsonl"), false)
+            .unwrap()
+            .into_iter()
+            .map(|mut r| {
+                if let Some(o) = r.outcome.as_mut() {
+                    o.seconds = 0.0;
+                }
+                r
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        without_time(&folder("s2")).len(),
+        1,
+        "case 1 of 4 falls in shard 2/3"
+    );
+    assert_eq!(without_time(&merged), without_time(&folder("whole")));
+    assert!(Path::new(&merged).join("index.html").is_file());
+    let bad = ldbench(&["run", suite_arg, "--out", &folder("x"), "--shard", "4/3"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("is not a shard I/N"));
+}
