@@ -465,17 +465,12 @@ pub(super) fn merge(args: &MergeArgs) -> anyhow::Result<()> {
     for record in &records {
         results.append(record)?;
     }
-    let index = render(
-        &args.out,
-        &args
-            .out
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("merged")
-            .to_owned(),
-        "",
-        &records,
-    )?;
+    let name = args
+        .out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("merged");
+    let index = render(&args.out, name, "", &records)?;
     println!(
         "merged {} cases from {} shards; report: {}",
         records.len(),
