@@ -93,6 +93,34 @@ fn preconditioners(ok: &[(&Record, &Outcome)]) -> Vec<String> {
     labels
 }
 
+/// The legend box, the same on every chart.
+fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+/// Tick labels of a scenario axis: 1, 2, … at integer positions only.
+fn scenario_tick(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-9 && *x >= 0.0 {
+        format!("{}", x.round() as usize + 1)
+    } else {
+        String::new()
+    }
+}
+
 /// Tick labels for log axes: 1e-3, 2.5e-3, …
 fn sci(v: &f64) -> String {
     format!("{v:.1e}")
@@ -200,12 +228,7 @@ fn loss_curves(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figu
             .label(format!("{label}: simulation ± 2 SE"))
             .legend(move |(x, y)| Circle::new((x + 10, y), 3, c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
     finish(&root)?;
     Ok(Some(Figure {
         file: file.into(),
@@ -255,13 +278,7 @@ fn comparison(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
         .y_desc("E∞[f] − f*")
         .y_label_formatter(&sci)
         .x_labels(n.min(30))
-        .x_label_formatter(&|x| {
-            if (x - x.round()).abs() < 1e-9 && *x >= 0.0 {
-                format!("{}", x.round() as usize + 1)
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&scenario_tick)
         .draw()?;
     for (p, label) in labels.iter().enumerate() {
         let c = color(p);
@@ -312,12 +329,7 @@ fn comparison(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
             .label(format!("{label}: simulation"))
             .legend(move |(x, y)| Circle::new((x + 9, y), 3, c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     finish(&root)?;
     Ok(Some(Figure {
         file: file.into(),
@@ -383,13 +395,7 @@ fn regime_map(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
         .y_desc("loss / best loss (theory, discrete)")
         .y_label_formatter(&|v| format!("{v:.2}"))
         .x_labels(n.min(30))
-        .x_label_formatter(&|x| {
-            if (x - x.round()).abs() < 1e-9 && *x >= 0.0 {
-                format!("{}", x.round() as usize + 1)
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&scenario_tick)
         .draw()?;
     for (p, label) in labels.iter().enumerate() {
         let c = color(p);
@@ -411,11 +417,7 @@ fn regime_map(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
             .label(label.clone())
             .legend(move |(x, y)| Rectangle::new([(x + 4, y - 5), (x + 14, y + 5)], c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     finish(&root)?;
     Ok(Some(Figure {
         file: file.into(),
@@ -545,12 +547,7 @@ fn rank_plots(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
         }))?
         .label("simulation")
         .legend(|(x, y)| Circle::new((x + 10, y), 3, color(0).filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     let mut chart = ChartBuilder::on(&right)
         .caption("Rank estimates against the true rank", ("sans-serif", 15))
         .margin(10)
@@ -589,12 +586,7 @@ fn rank_plots(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
             .label(name)
             .legend(move |(x, y)| Circle::new((x + 10, y), 3, c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     finish(&root)?;
     Ok(Some(Figure {
         file: file.into(),
