@@ -514,10 +514,14 @@ pub fn write_summary(dir: &Path, records: &[Record]) -> anyhow::Result<PathBuf> 
         "theory_window",
         "simulated",
         "std_error",
+        "ci95_low",
+        "ci95_high",
         "z_score",
         "relative_error",
         "rank_paper",
+        "rank_paper_error",
         "rank_corrected",
+        "rank_corrected_error",
         "reason",
     ])?;
     for r in records {
@@ -540,10 +544,14 @@ pub fn write_summary(dir: &Path, records: &[Record]) -> anyhow::Result<PathBuf> 
             num(o.map(|o| o.theory_window)),
             num(o.map(|o| o.estimates.excess_loss.mean)),
             num(o.map(|o| o.estimates.excess_loss.std_error)),
+            num(o.map(|o| o.estimates.excess_loss.ci95().0)),
+            num(o.map(|o| o.estimates.excess_loss.ci95().1)),
             o.map(|o| format!("{:.3}", o.z_score)).unwrap_or_default(),
             num(o.map(|o| o.relative_error)),
             num(o.and_then(|o| o.rank_paper.map(|e| e.mean))),
+            num(o.and_then(|o| Some(o.rank_paper?.mean - o.true_rank? as f64))),
             num(o.and_then(|o| o.rank_corrected.map(|e| e.mean))),
+            num(o.and_then(|o| Some(o.rank_corrected?.mean - o.true_rank? as f64))),
             r.reason.clone().unwrap_or_default(),
         ])?;
     }

@@ -227,12 +227,12 @@ pub struct Case {
 
 /// A suite-level error: the file, where, and what to do.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+#[error("{file}{}: {message}", line.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
 pub struct SuiteError {
     /// The suite file.
     pub file: PathBuf,
-    /// The line, when known.
-    pub line: Option<usize>,
+    /// Line and column (1-based), when known.
+    pub line: Option<(usize, usize)>,
     /// What is wrong and how to fix it.
     pub message: String,
 }
@@ -497,9 +497,14 @@ fn case_key(case: &Case) -> String {
     )
 }
 
-/// 1-based line of a byte offset.
-fn line_of(source: &str, offset: usize) -> usize {
-    source[..offset.min(source.len())].matches('\n').count() + 1
+/// 1-based line and column (in characters) of a byte offset.
+fn line_of(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 /// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" messages.
@@ -564,14 +569,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains(":6: unknown field `stepz`") && err.contains("did you mean `steps`?"),
+            err.contains(":6:1: unknown field `stepz`") && err.contains("did you mean `steps`?"),
             "{err}"
         );
         let err = load(&format!("{BASE}[sweep]\n\"run.eta_fractoin\" = [0.1]\n"))
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains(":6:") && err.contains("did you mean \"run.eta_fraction\"?"),
+            err.contains(":6:1:") && err.contains("did you mean \"run.eta_fraction\"?"),
             "{err}"
         );
         let err = load(&format!("{BASE}[sweep]\n\"noise.scale\" = []\n"))

@@ -286,13 +286,28 @@ struct Metadata<'a> {
     results_schema: u32,
     suite: String,
     git_revision: Option<String>,
-    plugins: Vec<crate::plugin::PluginInfo>,
+    plugins: Vec<PluginRecord>,
     machine: Machine,
     seed: u64,
     started: u64,
     finished: u64,
     cases: usize,
     failed: usize,
+}
+
+#[derive(Serialize)]
+struct PluginRecord {
+    #[serde(flatten)]
+    info: crate::plugin::PluginInfo,
+    /// SHA-256 of the library file, to tell rebuilt plugins apart.
+    sha256: String,
+}
+
+fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    std::fs::read(path)
+        .map(|bytes| format!("{:x}", sha2::Sha256::digest(bytes)))
+        .unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -394,7 +409,15 @@ pub(super) fn run(args: &RunArgs) -> anyhow::Result<()> {
         results_schema: crate::runner::RESULTS_SCHEMA,
         suite: args.suite.display().to_string(),
         git_revision: git_revision(&args.suite),
-        plugins: plugins.list().into_iter().filter_map(Result::ok).collect(),
+        plugins: plugins
+            .list()
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|info| PluginRecord {
+                sha256: sha256(&info.file),
+                info,
+            })
+            .collect(),
         machine: Machine {
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,

@@ -137,7 +137,7 @@ fn malformed_suites_are_refused_with_file_line_and_fix() {
         (
             write("typo.toml", &format!("{base}[run]\nchainz = 4\n")),
             vec![
-                "typo.toml:7",
+                "typo.toml:7:1",
                 "unknown field `chainz`",
                 "did you mean `chains`?",
             ],
@@ -145,7 +145,7 @@ fn malformed_suites_are_refused_with_file_line_and_fix() {
         (
             write("plugin.toml", &base.replace("precond-sgd", "precond-sdg")),
             vec![
-                "plugin.toml:5",
+                "plugin.toml:5:10",
                 "no plugin named 'precond-sdg'",
                 "precond-sgd",
             ],
@@ -155,12 +155,15 @@ fn malformed_suites_are_refused_with_file_line_and_fix() {
                 "kind.toml",
                 &base.replace("precond-sgd", "objective-deep-linear"),
             ),
-            vec!["kind.toml:5", "is an objective, listed as a preconditioner"],
+            vec![
+                "kind.toml:5:10",
+                "is an objective, listed as a preconditioner",
+            ],
         ),
         (
             write("param.toml", &base.replace("dim = 6", "dimm = 6")),
             vec![
-                "param.toml:2",
+                "param.toml:2:10",
                 "unknown field `dimm`, expected one of `dim`",
             ],
         ),
@@ -173,7 +176,7 @@ fn malformed_suites_are_refused_with_file_line_and_fix() {
         ),
         (
             write("unstable.toml", &format!("{base}[run]\neta = 100.0\n")),
-            vec!["unstable.toml:7", "unstable step size", "use eta <"],
+            vec!["unstable.toml:7:1", "unstable step size", "use eta <"],
         ),
         (
             write(
