@@ -254,9 +254,8 @@ fn comparison(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
     let scenarios = scenario_list(ok);
     let labels = preconditioners(ok);
     let file = "comparison.svg";
-    let height = SIZE.1 + 14 * scenarios.len() as u32;
     let path = dir.join(file);
-    let root = SVGBackend::new(&path, (SIZE.0, height)).into_drawing_area();
+    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let y = log_range(
         ok.iter()

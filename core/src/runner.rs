@@ -77,32 +77,21 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
     )
     .and_then(|p| p.matrix())
     .map_err(|e| e.to_string())?;
-    let sigma_for = |eta: f64| -> Result<SymMatrix, String> {
-        Ok(match noise.structure {
-            Structure::Matched => scaled(
-                &precond.inverse().map_err(|e| e.to_string())?,
-                eta * noise.scale,
-            ),
-            _ => SymMatrix::Dense(&c * faer::Scale(eta)),
-        })
+    // Σ is linear in η (Σ = ηC, or σ²G⁻¹ with σ² = η·scale): one closed form at η = 1 gives
+    // λ_max(GH), hence η, and scales to the case's Σ.
+    let unit_noise = match noise.structure {
+        Structure::Matched => scaled(&precond.inverse().map_err(|e| e.to_string())?, noise.scale),
+        _ => SymMatrix::Dense(c),
     };
-    // λ_max(GH) does not depend on Σ: a first closed form with η = 1 gives it.
-    let lambda_max = ClosedForm::new(
-        hessian.as_ref(),
-        &precond,
-        &sigma_for(1.0)?,
-        DEFAULT_RANK_RTOL,
-    )
-    .map_err(|e| e.to_string())?
-    .lambda_max();
+    let unit = ClosedForm::new(hessian.as_ref(), &precond, &unit_noise, DEFAULT_RANK_RTOL)
+        .map_err(|e| e.to_string())?;
     let eta = match case.run.eta {
         Some(eta) => eta,
-        None => case.run.eta_fraction * 2.0 / lambda_max,
+        None => case.run.eta_fraction * 2.0 / unit.lambda_max(),
     };
-    let noise_cov = sigma_for(eta)?;
-    let theory = ClosedForm::new(hessian.as_ref(), &precond, &noise_cov, DEFAULT_RANK_RTOL)
-        .map_err(|e| e.to_string())?;
+    let theory = unit.with_noise_scaled(eta);
     theory.check_stable(eta).map_err(|e| e.to_string())?;
+    let noise_cov = scaled(&unit_noise, eta);
     Ok(Prepared {
         objective,
         precond,

@@ -211,6 +211,16 @@ impl ClosedForm {
         })
     }
 
+    /// The closed form for the same H and G with Σ multiplied by `factor` > 0: every s_i and
+    /// σ² scale with Σ, so no new decomposition is needed.
+    pub fn with_noise_scaled(mut self, factor: f64) -> Self {
+        for d in &mut self.directions {
+            d.noise *= factor;
+        }
+        self.matched.sigma2 *= factor;
+        self
+    }
+
     /// n.
     pub fn dim(&self) -> usize {
         self.directions.len()
@@ -459,6 +469,27 @@ mod tests {
         // Along λ < 0, E[u²] grows like e^{2|λ|t} and ½λE[u²] falls: the chains escape downhill.
         let (early, late) = (cf.continuous_at(1.0, None), cf.continuous_at(10.0, None));
         assert!(late < early && early < 0.0, "{early} {late}");
+    }
+
+    #[test]
+    fn scaling_the_noise_scales_every_noise_quantity() {
+        let h = Mat::from_fn(3, 3, |i, j| if i == j { 1.0 + i as f64 } else { 0.2 });
+        let g = SymMatrix::Diagonal(vec![1.0, 2.0, 0.5]);
+        let sigma = SymMatrix::Diagonal(vec![0.3, 0.1, 0.2]);
+        let tenfold = SymMatrix::Diagonal(vec![3.0, 1.0, 2.0]);
+        let scaled = ClosedForm::new(h.as_ref(), &g, &sigma, DEFAULT_RANK_RTOL)
+            .unwrap()
+            .with_noise_scaled(10.0);
+        let direct = ClosedForm::new(h.as_ref(), &g, &tenfold, DEFAULT_RANK_RTOL).unwrap();
+        for eta in [0.1, 0.3] {
+            let (a, b) = (
+                scaled.stationary_discrete(eta).unwrap(),
+                direct.stationary_discrete(eta).unwrap(),
+            );
+            assert!((a - b).abs() < 1e-14 * b, "{a} {b}");
+        }
+        assert!((scaled.matched().sigma2 - direct.matched().sigma2).abs() < 1e-14);
+        assert!((scaled.escape_slope() - direct.escape_slope()).abs() < 1e-13);
     }
 
     #[test]
