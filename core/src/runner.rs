@@ -353,6 +353,8 @@ fn simulate(case: &Case, p: &Prepared) -> Result<Outcome, String> {
 pub struct ResultsFile {
     path: PathBuf,
     file: Mutex<std::fs::File>,
+    /// Held (an exclusive OS lock) while this run writes here; released on drop.
+    _lock: std::fs::File,
 }
 
 /// What to do with results already in the output folder.
@@ -375,6 +377,21 @@ impl ResultsFile {
     pub fn open(dir: &Path, existing: Existing) -> anyhow::Result<(ResultsFile, Vec<Record>)> {
         use anyhow::Context;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // One run per folder: a second one would interleave its records with the first's.
+        let lock_path = dir.join(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
+        if lock.try_lock().is_err() {
+            anyhow::bail!(
+                "another ldbench run is writing to {} (it holds {}); wait for it to finish or choose another --out",
+                dir.display(),
+                lock_path.display()
+            );
+        }
         let path = dir.join(Self::NAME);
         if path.exists() && existing == Existing::Overwrite {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
@@ -396,6 +413,7 @@ impl ResultsFile {
             ResultsFile {
                 path,
                 file: Mutex::new(file),
+                _lock: lock,
             },
             records,
         ))
@@ -546,4 +564,29 @@ pub fn write_summary(dir: &Path, records: &[Record]) -> anyhow::Result<PathBuf> 
     }
     out.flush()?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_run_into_the_same_folder_is_refused_while_the_first_holds_it() {
+        let dir = std::env::temp_dir().join(format!("ldbench-lock-test-{}", std::process::id()));
+        let (first, _) = ResultsFile::open(&dir, Existing::Overwrite).unwrap();
+        let second = ResultsFile::open(&dir, Existing::Resume)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            second.contains("another ldbench run is writing to"),
+            "{second}"
+        );
+        drop(first);
+        assert!(
+            ResultsFile::open(&dir, Existing::Resume).is_ok(),
+            "released when the first run ends"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
