@@ -10,21 +10,45 @@ use rand_pcg::Pcg64Mcg;
 
 pub use faer;
 
+/// Parameters (TOML) of the preconditioners of the form α (A + δ)⁻¹: `alpha = 1.0`, `delta = 0.0`.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShiftParams {
+    /// α > 0, the learning-rate scale.
+    #[serde(default = "one")]
+    pub alpha: f64,
+    /// δ ≥ 0, added to A's diagonal before inverting.
+    #[serde(default)]
+    pub delta: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl ShiftParams {
+    /// Errors unless α > 0 and δ ≥ 0 are finite.
+    pub fn check(&self) -> Result<()> {
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return Err(format!("alpha = {} must be a positive number", self.alpha).into());
+        }
+        if !(self.delta.is_finite() && self.delta >= 0.0) {
+            return Err(format!("delta = {} must be a non-negative number", self.delta).into());
+        }
+        Ok(())
+    }
+}
+
 /// α (A + δI)⁻¹ for the symmetric n×n matrix with entries `entry(i, j)`: diagonal when A is,
 /// dense (through a Cholesky factorisation) otherwise. `what` names A in errors.
 pub fn shifted_inverse(
     n: usize,
     entry: impl Fn(usize, usize) -> f64,
-    alpha: f64,
-    delta: f64,
+    params: ShiftParams,
     what: &str,
 ) -> Result<Matrix> {
-    if !(alpha.is_finite() && alpha > 0.0) {
-        return Err(format!("alpha = {alpha} must be a positive number").into());
-    }
-    if !(delta.is_finite() && delta >= 0.0) {
-        return Err(format!("delta = {delta} must be a non-negative number").into());
-    }
+    params.check()?;
+    let ShiftParams { alpha, delta } = params;
     let shifted = Mat::from_fn(n, n, |i, j| entry(i, j) + if i == j { delta } else { 0.0 });
     let diagonal = (0..n).all(|j| (0..n).all(|i| i == j || shifted[(i, j)] == 0.0));
     if diagonal {
