@@ -316,7 +316,7 @@ impl Suite {
             self.check_axis(key)?;
         }
         let globals =
-            combinations(&spec.sweep, &spec.zip).map_err(|m| self.error_at("sweep", m))?;
+            combinations(&spec.sweep, &spec.zip).map_err(|m| self.error_at(&quoted_key(&m), m))?;
         let entries =
             |entries: &[PluginEntry], what: &str| -> Result<Vec<PluginCase>, SuiteError> {
                 let mut out = Vec::new();
@@ -474,6 +474,15 @@ fn combinations(
             .collect();
     }
     Ok(combos)
+}
+
+/// The first `"key"` a message mentions, quotes included, to find its line.
+fn quoted_key(message: &str) -> String {
+    message
+        .split('"')
+        .nth(1)
+        .map(|key| format!("\"{key}\""))
+        .unwrap_or_default()
 }
 
 /// A value as a short string (strings without quotes).

@@ -267,3 +267,104 @@ fn the_merge_of_shards_equals_the_unsharded_run() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("is not a shard I/N"));
 }
+
+#[test]
+fn every_malformed_suite_in_the_corpus_gets_its_message() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/malformed");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let expected = std::fs::read_to_string(path.with_extension("expected")).unwrap();
+        let output = ldbench(&["validate", path.to_str().unwrap()]);
+        let stderr = text(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{}: {stderr}",
+            path.display()
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains(expected.trim()),
+            "{}: expected '{}' in: {stderr}",
+            path.display(),
+            expected.trim()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 12, "the corpus holds {checked} suites");
+}
+
+#[test]
+fn killing_the_runner_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/hessian_rank.toml");
+    let suite_arg = suite.to_str().unwrap();
+    let folder = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let whole = folder("whole");
+    assert!(
+        ldbench(&["run", suite_arg, "--out", &whole, "--quiet"])
+            .status
+            .success()
+    );
+
+    // SIGKILL at fixed moments of successive resumed runs, then a final resume to the end.
+    let killed = folder("killed");
+    let mut kills = 0;
+    for (attempt, millis) in [300u64, 700, 150, 1100, 450].into_iter().enumerate() {
+        let mode = if attempt == 0 {
+            "--overwrite"
+        } else {
+            "--resume"
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ldbench"))
+            // One job makes the run last several seconds, so every kill lands mid-run; results do
+            // not depend on the job count, which the final comparison also checks.
+            .args([
+                "run", suite_arg, "--out", &killed, "--quiet", "--jobs", "1", mode,
+            ])
+            .env("LDBENCH_PLUGIN_DIR", plugins().path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(millis));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+        // Between kills, the file always reads back (a torn last line is cut off on resume).
+        let so_far = read_records(&Path::new(&killed).join("results.jsonl"), true).unwrap();
+        let keys: std::collections::BTreeSet<_> =
+            so_far.iter().map(|r| r.case.key.clone()).collect();
+        assert_eq!(keys.len(), so_far.len(), "no case recorded twice");
+    }
+    assert!(
+        kills >= 3,
+        "only {kills} runs were still running when killed"
+    );
+    let finish = ldbench(&["run", suite_arg, "--out", &killed, "--resume", "--quiet"]);
+    assert!(finish.status.success(), "{}", text(&finish.stderr));
+    let without_time = |dir: &str| {
+        read_records(&Path::new(dir).join("results.jsonl"), false)
+            .unwrap()
+            .into_iter()
+            .map(|mut r| {
+                if let Some(o) = r.outcome.as_mut() {
+                    o.seconds = 0.0;
+                }
+                r
+            })
+            .collect::<Vec<_>>()
+    };
+    let (after, reference) = (without_time(&killed), without_time(&whole));
+    assert_eq!(after.len(), 20);
+    assert_eq!(
+        after, reference,
+        "the resumed results equal an uninterrupted run's"
+    );
+}

@@ -95,8 +95,7 @@ unsafe fn output<'a>(ptr: *mut f64, len: usize) -> Result<&'a mut [f64]> {
 
 fn params<P: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<P> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("parameters are not UTF-8: {e}"))?;
-    toml::from_str(text)
-        .map_err(|e| format!("invalid parameters: {}", e.to_string().trim_end()).into())
+    toml::from_str(text).map_err(|e| format!("invalid parameters: {}", e.message()).into())
 }
 
 fn checked_len(n: usize, m: usize) -> Result<usize> {
