@@ -13,7 +13,7 @@ use crate::runner::{
 use crate::suite::{Case, Suite, SuiteError};
 
 /// Check a suite without running it: the file, the sweep, the plugins, and every case's
-/// parameters and step size. Exits with 2 on the first kind of problem found, listing them all.
+/// parameters and step size. Exits with 2 if anything is wrong, listing every problem.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
     /// The suite file, e.g. suites/adam_vs_sgd.toml.
