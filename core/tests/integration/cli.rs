@@ -23,7 +23,7 @@ fn json(output: &Output) -> Value {
 }
 
 /// A .npy file as NumPy writes it (format 1.0), for the dtype `descr` ('<f8' or '<f4').
-fn npy(
+pub fn npy(
     dir: &Path,
     name: &str,
     descr: &str,

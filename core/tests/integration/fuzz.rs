@@ -79,15 +79,9 @@ proptest! {
     #[test]
     fn npy_reader_never_panics_on_mutated_headers(at in 0..128usize, byte in any::<u8>(), cut in 0..200usize) {
         // A valid 3×3 float64 .npy file with one header byte changed and its data truncated.
-        let mut bytes = b"\x93NUMPY\x01\x00v\x00".to_vec();
-        let mut header = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 3), }".to_owned();
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        bytes[8] = header.len() as u8;
-        bytes.extend(header.as_bytes());
-        bytes.extend((0..9).flat_map(|i| f64::from(i).to_le_bytes()));
+        let dir = tempfile::tempdir().unwrap();
+        let valid = crate::cli::npy(dir.path(), "v.npy", "<f8", false, &[3, 3], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        let mut bytes = std::fs::read(valid).unwrap();
         let at = at.min(bytes.len() - 1);
         bytes[at] = byte;
         bytes.truncate(bytes.len().saturating_sub(cut));
