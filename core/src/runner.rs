@@ -494,12 +494,51 @@ pub fn run_suite(
         .build()?;
     pool.install(|| {
         cases.par_iter().try_for_each(|case| {
-            let record = run_case(case, plugins);
+            let record = run_case_within_limit(case, plugins);
             results.append(&record)?;
             progress(&record);
             Ok::<(), anyhow::Error>(())
         })
     })
+}
+
+/// [`run_case`] on a thread of its own, abandoned after `run.time_limit` seconds (a plugin that
+/// never returns cannot be stopped from inside the process, but it no longer holds up the suite).
+/// A panic of the host itself also becomes a failed record rather than the end of the run.
+pub fn run_case_within_limit(case: &Case, plugins: &PluginDir) -> Record {
+    let failed = |reason: String| Record {
+        schema: RESULTS_SCHEMA,
+        case: case.clone(),
+        status: Status::Failed,
+        reason: Some(reason),
+        outcome: None,
+    };
+    let limit = case.run.time_limit;
+    if !(limit.is_finite() && limit > 0.0) {
+        return failed(format!(
+            "run.time_limit = {limit} must be a positive number of seconds"
+        ));
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let (owned_case, owned_plugins) = (case.clone(), plugins.clone());
+    let spawned = std::thread::Builder::new()
+        .name(format!("case-{}", case.index))
+        .spawn(move || {
+            let _ = sender.send(run_case(&owned_case, &owned_plugins));
+        });
+    if let Err(e) = spawned {
+        return failed(format!("cannot start the case's thread: {e}"));
+    }
+    match receiver.recv_timeout(std::time::Duration::from_secs_f64(limit)) {
+        Ok(record) => record,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => failed(format!(
+            "timed out after {limit} s (run.time_limit); the case was abandoned"
+        )),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => failed(
+            "the case stopped without a result (a panic in ldbench itself: please report it)"
+                .into(),
+        ),
+    }
 }
 
 /// `summary.csv`: one row per case, in index order.

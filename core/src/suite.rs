@@ -66,6 +66,13 @@ pub struct RunSpec {
     /// The seed of this case [default: the suite's `seed`].
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Seconds a case may take before it is recorded as timed out and the suite goes on.
+    #[serde(default = "default_time_limit")]
+    pub time_limit: f64,
+}
+
+fn default_time_limit() -> f64 {
+    3600.0
 }
 
 fn default_chains() -> usize {
@@ -92,6 +99,7 @@ impl Default for RunSpec {
             batches: default_batches(),
             thin: None,
             seed: None,
+            time_limit: default_time_limit(),
         }
     }
 }

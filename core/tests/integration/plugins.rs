@@ -417,6 +417,24 @@ fn a_faulty_preconditioner_is_an_error_not_a_crash() {
         Ok(p) => p.matrix().unwrap_err(),
     };
     assert!(call_error(err).1);
+    // A panic on any use of G after creation: in structure (read by `matrix`) and in apply.
+    let used = PluginPrecond::new(&plugin, "panic_in = \"use\"", 0, None, &c).unwrap();
+    match used.matrix().unwrap_err() {
+        PluginError::Call {
+            function: "structure",
+            panicked: true,
+            ..
+        } => {}
+        other => panic!("{other}"),
+    }
+    match used.apply(&[1.0, 2.0, 3.0]).unwrap_err() {
+        PluginError::Call {
+            function: "apply",
+            panicked: true,
+            ..
+        } => {}
+        other => panic!("{other}"),
+    }
     let mut observing = PluginPrecond::new(&plugin, "panic_in = \"observe\"", 0, None, &c).unwrap();
     let (message, panicked) = call_error(observing.observe(&[1.0, 2.0, 3.0]).unwrap_err());
     assert!(panicked && message.contains("fixture panic in observe"));

@@ -368,3 +368,98 @@ fn killing_the_runner_loses_and_duplicates_nothing() {
         "the resumed results equal an uninterrupted run's"
     );
 }
+
+#[test]
+fn faulty_plugins_and_a_hang_fail_their_cases_and_the_suite_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("faulty.toml");
+    std::fs::write(
+        &suite,
+        r#"
+description = "Faults: a panic, a NaN gradient and a call that never returns, beside healthy cases."
+[run]
+chains = 4
+steps = 400
+time_limit = 3.0
+
+[[objective]]
+plugin = "fixture-faulty-objective"
+label = "faulty"
+zip = { panic_in = ["", "value_and_gradient", "", ""], bad_in = ["", "", "gradient", ""], hang_in = ["", "", "", "value_and_gradient"] }
+
+[[objective]]
+plugin = "objective-quadratic"
+params = { dim = 5 }
+
+[[preconditioner]]
+plugin = "precond-sgd"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let started = std::time::Instant::now();
+    let run = ldbench(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        started.elapsed().as_secs_f64() < 60.0,
+        "the hang held the suite up"
+    );
+    let records = read_records(&out.join("results.jsonl"), false).unwrap();
+    let outcome = |i: usize| {
+        (
+            records[i].status,
+            records[i].reason.clone().unwrap_or_default(),
+        )
+    };
+    assert_eq!(records.len(), 5);
+    assert_eq!(outcome(0).0, Status::Ok);
+    assert!(
+        outcome(1).1.contains("panicked")
+            && outcome(1).1.contains("fixture panic in value_and_gradient"),
+        "{:?}",
+        outcome(1)
+    );
+    assert!(
+        outcome(2)
+            .1
+            .contains("non-finite value (NaN) at index 0 of its gradient"),
+        "{:?}",
+        outcome(2)
+    );
+    assert!(
+        outcome(3).1.contains("timed out after 3 s"),
+        "{:?}",
+        outcome(3)
+    );
+    assert_eq!(
+        outcome(4).0,
+        Status::Ok,
+        "the healthy objective's case is intact"
+    );
+    assert!(text(&run.stderr).contains("case 3 failed: timed out"));
+}
+
+#[test]
+fn a_case_larger_than_the_machine_is_refused_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("huge.toml");
+    std::fs::write(
+        &suite,
+        "[[objective]]\nplugin = \"objective-quadratic\"\nparams = { dim = 2000000 }\n[[preconditioner]]\nplugin = \"precond-sgd\"\n",
+    )
+    .unwrap();
+    let output = ldbench(&["validate", suite.to_str().unwrap()]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("needs about")
+            && stderr.contains("GiB (n = 2000000, 64 chains) but the machine has"),
+        "{stderr}"
+    );
+}
