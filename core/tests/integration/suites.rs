@@ -463,3 +463,57 @@ fn a_case_larger_than_the_machine_is_refused_before_anything_is_built() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_second_run_into_a_busy_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/hessian_rank.toml");
+    let out = dir.path().join("busy");
+    let args = |extra: &str| {
+        [
+            "run",
+            suite.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--jobs",
+            "1",
+            extra,
+        ]
+        .map(str::to_owned)
+    };
+    let mut first = Command::new(env!("CARGO_BIN_EXE_ldbench"))
+        .args(args("--overwrite"))
+        .env("LDBENCH_PLUGIN_DIR", plugins().path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first run holds the folder's lock.
+    let lock = out.join(".lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !lock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = ldbench(
+        &args("--resume")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let still_running = first.try_wait().unwrap().is_none();
+    first.kill().ok();
+    first.wait().unwrap();
+    if still_running {
+        assert_eq!(second.status.code(), Some(2));
+        assert!(
+            text(&second.stderr).contains("another ldbench run is writing to"),
+            "{}",
+            text(&second.stderr)
+        );
+    }
+    assert!(
+        still_running,
+        "the first run ended before the second started; the test needs a longer suite"
+    );
+}
