@@ -14,8 +14,8 @@ use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 use crate::linalg::{SymMatrix, random_orthogonal, with_spectrum};
-use crate::plugin::{PluginDir, PluginObjective, PluginPrecond};
-use crate::sim::{Estimate, Estimates, Sampler, SimConfig, stream};
+use crate::plugin::{PluginDir, PluginError, PluginObjective, PluginPrecond};
+use crate::sim::{Estimate, Estimates, Objective, Sampler, SimConfig, stream};
 use crate::suite::{Case, Structure};
 use crate::theory::{ClosedForm, DEFAULT_MATCHED_RTOL, DEFAULT_RANK_RTOL};
 
@@ -49,15 +49,13 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
         .map_err(|e| e.to_string())?;
     let objective = PluginObjective::new(&objective_plugin, &case.objective.params_text(), seed)
         .map_err(|e| e.to_string())?;
-    let hessian = objective
-        .hessian()
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "{} offers no dense Hessian, which the closed form needs",
-                case.objective.plugin
-            )
-        })?;
+    check_memory(case, objective.dim())?;
+    let hessian = required(objective.hessian(), || {
+        format!(
+            "{} offers no dense Hessian, which the closed form needs",
+            case.objective.plugin
+        )
+    })?;
     let noise = &case.noise;
     if !(noise.scale.is_finite() && noise.scale > 0.0) {
         return Err(format!("noise.scale = {} must be positive", noise.scale));
@@ -99,6 +97,55 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
         eta,
         theory,
     })
+}
+
+/// An optional plugin output the case needs: its error, or `missing()` when the plugin lacks the
+/// capability.
+fn required<T>(
+    output: Result<Option<T>, PluginError>,
+    missing: impl FnOnce() -> String,
+) -> Result<T, String> {
+    output.map_err(|e| e.to_string())?.ok_or_else(missing)
+}
+
+/// Bytes a case needs at most: about ten dense n×n matrices (H, C, G, Σ, the noise factor, the
+/// eigenvectors and the products of the closed form), eight n×m blocks of the simulator, and the
+/// loss trace.
+fn memory_estimate(n: usize, case: &Case) -> f64 {
+    let (n, m) = (n as f64, case.run.chains as f64);
+    let thin = case
+        .run
+        .thin
+        .unwrap_or((case.run.steps / 200).max(1))
+        .max(1);
+    let points = (case.run.steps / thin) as f64 + 1.0;
+    8.0 * (10.0 * n * n + 8.0 * n * m + m * points)
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes (None where there is no such file).
+fn available_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// Refuses a case that needs more memory than the machine has, before anything large is built.
+fn check_memory(case: &Case, n: usize) -> Result<(), String> {
+    let (Some(available), need) = (available_memory(), memory_estimate(n, case)) else {
+        return Ok(());
+    };
+    if need > available {
+        let gib = |b: f64| b / f64::from(1u32 << 30);
+        return Err(format!(
+            "needs about {:.1} GiB (n = {n}, {} chains) but the machine has {:.1} GiB available; \
+             lower the dimension or the chains",
+            gib(need),
+            case.run.chains,
+            gib(available)
+        ));
+    }
+    Ok(())
 }
 
 fn scaled(m: &SymMatrix, factor: f64) -> SymMatrix {
@@ -164,15 +211,12 @@ fn gradient_noise(
             with_spectrum(&random_orthogonal(n, &mut rng), &spectrum)
         }
         Structure::Objective => {
-            let c = objective
-                .gradient_noise()
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| {
-                    format!(
-                        "{} has no gradient-noise model; choose another noise structure",
-                        case.objective.plugin
-                    )
-                })?;
+            let c = required(objective.gradient_noise(), || {
+                format!(
+                    "{} has no gradient-noise model; choose another noise structure",
+                    case.objective.plugin
+                )
+            })?;
             c * faer::Scale(s)
         }
     })
@@ -201,6 +245,19 @@ pub struct Record {
     pub reason: Option<String>,
     /// What it measured.
     pub outcome: Option<Outcome>,
+}
+
+impl Record {
+    /// The record of a case that could not run, with the reason.
+    pub fn failed(case: &Case, reason: String) -> Record {
+        Record {
+            schema: RESULTS_SCHEMA,
+            case: case.clone(),
+            status: Status::Failed,
+            reason: Some(reason),
+            outcome: None,
+        }
+    }
 }
 
 /// Measurements of a case that ran.
@@ -263,13 +320,7 @@ pub struct TracePoint {
 /// Prepares and simulates one case; never panics on plugin faults, never returns an error: a
 /// failure is a record with its reason.
 pub fn run_case(case: &Case, plugins: &PluginDir) -> Record {
-    let failed = |reason: String| Record {
-        schema: RESULTS_SCHEMA,
-        case: case.clone(),
-        status: Status::Failed,
-        reason: Some(reason),
-        outcome: None,
-    };
+    let failed = |reason: String| Record::failed(case, reason);
     let prepared = match prepare(case, plugins) {
         Ok(p) => p,
         Err(reason) => return failed(reason),
@@ -506,13 +557,7 @@ pub fn run_suite(
 /// never returns cannot be stopped from inside the process, but it no longer holds up the suite).
 /// A panic of the host itself also becomes a failed record rather than the end of the run.
 pub fn run_case_within_limit(case: &Case, plugins: &PluginDir) -> Record {
-    let failed = |reason: String| Record {
-        schema: RESULTS_SCHEMA,
-        case: case.clone(),
-        status: Status::Failed,
-        reason: Some(reason),
-        outcome: None,
-    };
+    let failed = |reason: String| Record::failed(case, reason);
     let limit = case.run.time_limit;
     if !(limit.is_finite() && limit > 0.0) {
         return failed(format!(

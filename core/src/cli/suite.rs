@@ -140,10 +140,9 @@ fn checked(suite_file: &Path, plugins: &PluginDir, filter: Option<&str>) -> anyh
         if let Some(filter) = filter {
             suite.cases.retain(|c| c.key.contains(filter));
         }
-        let available = available_memory();
         for case in &suite.cases {
-            if let Err(reason) = memory_check(case, plugins, available)
-                .and_then(|()| prepare(case, plugins).map(drop))
+            if let Err(reason) = prepare(case, plugins)
+                .map(drop)
                 .and_then(|()| settings_problem(case))
             {
                 problems.push(case_problem(&suite, case, &reason).to_string());
@@ -159,57 +158,6 @@ fn checked(suite_file: &Path, plugins: &PluginDir, filter: Option<&str>) -> anyh
         );
     }
     Ok(suite)
-}
-
-/// Bytes a case needs at most: about ten dense n×n matrices (H, C, G, Σ, the noise factor, the
-/// eigenvectors and the products of the closed form), eight n×m blocks of the simulator, and the
-/// loss trace.
-fn memory_estimate(n: usize, case: &Case) -> f64 {
-    let (n, m) = (n as f64, case.run.chains as f64);
-    let points = (case.run.steps
-        / case
-            .run
-            .thin
-            .unwrap_or((case.run.steps / 200).max(1))
-            .max(1)) as f64
-        + 1.0;
-    8.0 * (10.0 * n * n + 8.0 * n * m + m * points)
-}
-
-/// `MemAvailable` from /proc/meminfo, in bytes (None where there is no such file).
-fn available_memory() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024.0)
-}
-
-/// Refuses a case that needs more memory than the machine has, before anything large is built.
-fn memory_check(case: &Case, plugins: &PluginDir, available: Option<f64>) -> Result<(), String> {
-    let Some(available) = available else {
-        return Ok(());
-    };
-    let plugin = plugins
-        .load(&case.objective.plugin)
-        .map_err(|e| e.to_string())?;
-    let objective = crate::plugin::PluginObjective::new(
-        &plugin,
-        &case.objective.params_text(),
-        case.run.seed.unwrap_or(0),
-    )
-    .map_err(|e| e.to_string())?;
-    let need = memory_estimate(crate::sim::Objective::dim(&objective), case);
-    if need > available {
-        let gib = |b: f64| b / f64::from(1u32 << 30);
-        return Err(format!(
-            "needs about {:.1} GiB (n = {}, {} chains) but the machine has {:.1} GiB available; lower the dimension or the chains",
-            gib(need),
-            crate::sim::Objective::dim(&objective),
-            case.run.chains,
-            gib(available)
-        ));
-    }
-    Ok(())
 }
 
 /// Run settings that cannot work, found without simulating.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ldbench::runner::{Status, read_records};
+use ldbench::runner::{Record, Status, read_records};
 
 use crate::plugins::plugins;
 
@@ -14,6 +14,24 @@ fn ldbench(args: &[&str]) -> Output {
         .env("LDBENCH_PLUGIN_DIR", plugins().path())
         .output()
         .unwrap()
+}
+
+/// Records with their wall-clock times zeroed, for comparing runs.
+fn without_time(records: Vec<Record>) -> Vec<Record> {
+    records
+        .into_iter()
+        .map(|mut r| {
+            if let Some(o) = r.outcome.as_mut() {
+                o.seconds = 0.0;
+            }
+            r
+        })
+        .collect()
+}
+
+/// The records of a report folder, times zeroed.
+fn records_without_time(dir: &str) -> Vec<Record> {
+    without_time(read_records(&Path::new(dir).join("results.jsonl"), false).unwrap())
 }
 
 fn smoke() -> PathBuf {
@@ -111,17 +129,7 @@ fn smoke_suite_runs_resumes_and_reports() {
         after.iter().map(|r| r.case.index).collect::<Vec<_>>(),
         [0, 1, 2, 3]
     );
-    let strip = |r: &ldbench::runner::Record| {
-        let mut r = r.clone();
-        if let Some(o) = r.outcome.as_mut() {
-            o.seconds = 0.0;
-        }
-        r
-    };
-    assert_eq!(
-        after.iter().map(strip).collect::<Vec<_>>(),
-        records.iter().map(strip).collect::<Vec<_>>()
-    );
+    assert_eq!(without_time(after), without_time(records));
 }
 
 #[test]
@@ -244,24 +252,15 @@ fn the_merge_of_shards_equals_the_unsharded_run() {
         &merged,
     ]);
     assert!(merge.status.success(), "{}", text(&merge.stderr));
-    let without_time = |dir: &str| {
-        read_records(&Path::new(dir).join("results.jsonl"), false)
-            .unwrap()
-            .into_iter()
-            .map(|mut r| {
-                if let Some(o) = r.outcome.as_mut() {
-                    o.seconds = 0.0;
-                }
-                r
-            })
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        without_time(&folder("s2")).len(),
+        records_without_time(&folder("s2")).len(),
         1,
         "case 1 of 4 falls in shard 2/3"
     );
-    assert_eq!(without_time(&merged), without_time(&folder("whole")));
+    assert_eq!(
+        records_without_time(&merged),
+        records_without_time(&folder("whole"))
+    );
     assert!(Path::new(&merged).join("index.html").is_file());
     let bad = ldbench(&["run", suite_arg, "--out", &folder("x"), "--shard", "4/3"]);
     assert_eq!(bad.status.code(), Some(2));
@@ -349,19 +348,7 @@ fn killing_the_runner_loses_and_duplicates_nothing() {
     );
     let finish = ldbench(&["run", suite_arg, "--out", &killed, "--resume", "--quiet"]);
     assert!(finish.status.success(), "{}", text(&finish.stderr));
-    let without_time = |dir: &str| {
-        read_records(&Path::new(dir).join("results.jsonl"), false)
-            .unwrap()
-            .into_iter()
-            .map(|mut r| {
-                if let Some(o) = r.outcome.as_mut() {
-                    o.seconds = 0.0;
-                }
-                r
-            })
-            .collect::<Vec<_>>()
-    };
-    let (after, reference) = (without_time(&killed), without_time(&whole));
+    let (after, reference) = (records_without_time(&killed), records_without_time(&whole));
     assert_eq!(after.len(), 20);
     assert_eq!(
         after, reference,

@@ -11,9 +11,7 @@ impl Preconditioner for DiagHessian {
     type Params = ShiftParams;
 
     fn new(params: ShiftParams, problem: &Problem<'_>, _seed: u64) -> Result<Self> {
-        let h = problem
-            .hessian
-            .ok_or("the objective provides no Hessian, which this preconditioner needs")?;
+        let h = problem.require_hessian()?;
         let n = problem.dim;
         // The inverse of a diagonal matrix: only diag H is read.
         let g = shifted_inverse(

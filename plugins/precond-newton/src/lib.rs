@@ -11,9 +11,7 @@ impl Preconditioner for Newton {
     type Params = ShiftParams;
 
     fn new(params: ShiftParams, problem: &Problem<'_>, _seed: u64) -> Result<Self> {
-        let h = problem
-            .hessian
-            .ok_or("the objective provides no Hessian, which this preconditioner needs")?;
+        let h = problem.require_hessian()?;
         let n = problem.dim;
         Ok(Newton(shifted_inverse(
             n,

@@ -116,6 +116,13 @@ pub struct Problem<'a> {
 }
 
 impl Problem<'_> {
+    /// H, for a preconditioner that cannot do without it: an error saying so otherwise.
+    pub fn require_hessian(&self) -> Result<&[f64]> {
+        self.hessian.ok_or_else(|| {
+            "the objective provides no Hessian, which this preconditioner needs".into()
+        })
+    }
+
     /// H_ij, when there is a Hessian.
     pub fn hessian_entry(&self, i: usize, j: usize) -> Option<f64> {
         self.hessian.map(|h| h[j * self.dim + i])
