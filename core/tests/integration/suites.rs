@@ -34,6 +34,26 @@ fn records_without_time(dir: &str) -> Vec<Record> {
     without_time(read_records(&Path::new(dir).join("results.jsonl"), false).unwrap())
 }
 
+/// `ldbench validate` must refuse `path` with exit code 2, no panic, and every part in its message.
+fn validate_refuses(path: &Path, parts: &[&str]) {
+    let output = ldbench(&["validate", path.to_str().unwrap()]);
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}: {stderr}",
+        path.display()
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for part in parts {
+        assert!(
+            stderr.contains(part),
+            "{}: expected '{part}' in: {stderr}",
+            path.display()
+        );
+    }
+}
+
 fn smoke() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/smoke.toml")
 }
@@ -202,22 +222,7 @@ fn malformed_suites_are_refused_with_file_line_and_fix() {
         ),
     ];
     for (path, expected) in cases {
-        let output = ldbench(&["validate", path.to_str().unwrap()]);
-        let stderr = text(&output.stderr);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{}: {stderr}",
-            path.display()
-        );
-        assert!(!stderr.contains("panicked"), "{stderr}");
-        for part in expected {
-            assert!(
-                stderr.contains(part),
-                "{}: expected '{part}' in: {stderr}",
-                path.display()
-            );
-        }
+        validate_refuses(&path, &expected);
     }
 }
 
@@ -277,21 +282,7 @@ fn every_malformed_suite_in_the_corpus_gets_its_message() {
             continue;
         }
         let expected = std::fs::read_to_string(path.with_extension("expected")).unwrap();
-        let output = ldbench(&["validate", path.to_str().unwrap()]);
-        let stderr = text(&output.stderr);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{}: {stderr}",
-            path.display()
-        );
-        assert!(!stderr.contains("panicked"), "{stderr}");
-        assert!(
-            stderr.contains(expected.trim()),
-            "{}: expected '{}' in: {stderr}",
-            path.display(),
-            expected.trim()
-        );
+        validate_refuses(&path, &[expected.trim()]);
         checked += 1;
     }
     assert!(checked >= 12, "the corpus holds {checked} suites");
