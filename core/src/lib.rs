@@ -42,6 +42,7 @@
 //!   into blocks whose size does not depend on the thread count: results are bit-identical on
 //!   any number of threads.
 
+pub mod baseline;
 pub mod cli;
 pub mod linalg;
 pub mod matrix_file;
@@ -51,3 +52,4 @@ pub mod runner;
 pub mod sim;
 pub mod suite;
 pub mod theory;
+pub mod timing;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use crate::runner::{Outcome, Record, Status};
+use crate::timing::{Part, Timing, TimingsFile};
 
 type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -56,7 +57,11 @@ pub fn render(
     draw(wrap("regime_map", regime_map(dir, &ok))?);
     draw(wrap("accuracy", accuracy(dir, &ok))?);
     draw(wrap("rank", rank_plots(dir, &ok))?);
-    write_index(dir, title, description, records, &figures)
+    let timings = TimingsFile::read(dir)?;
+    if let Some(t) = &timings {
+        draw(wrap("timing", timing_plot(dir, &t.timings))?);
+    }
+    write_index(dir, title, description, records, &figures, timings.as_ref())
 }
 
 /// A scenario: everything about a case but its preconditioner.
@@ -494,9 +499,14 @@ fn accuracy(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figure>
 /// Under matched noise: stationary loss / σ² against rank with the r/4 line, and r̂, r̂_c against
 /// the true rank.
 fn rank_plots(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figure>> {
+    // Cases where GΣ = σ²I holds with the σ² the estimates use (not, say, Adam's G under
+    // isotropic noise, which matches a σ² a hundred times larger).
     let matched: Vec<&(&Record, &Outcome)> = ok
         .iter()
-        .filter(|(_, o)| o.matched_sigma2.is_some() && o.rank_paper.is_some())
+        .filter(|(_, o)| match (o.matched_sigma2, o.rank_sigma2) {
+            (Some(m), Some(r)) => (m / r - 1.0).abs() < 1e-6,
+            _ => false,
+        })
         .collect();
     if matched.is_empty() {
         return Ok(None);
@@ -538,7 +548,7 @@ fn rank_plots(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
             Circle::new(
                 (
                     truth(o),
-                    o.estimates.excess_loss.mean / o.matched_sigma2.unwrap_or(1.0),
+                    o.estimates.excess_loss.mean / o.rank_sigma2.unwrap_or(1.0),
                 ),
                 3,
                 color(0).filled(),
@@ -593,12 +603,143 @@ fn rank_plots(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
     }))
 }
 
+/// Time per call against n for each part, one series per (objective, preconditioner) label
+/// pair, with criterion's 95% intervals as error bars.
+fn timing_plot(dir: &Path, timings: &[Timing]) -> DrawResult<Option<Figure>> {
+    let measured: Vec<&Timing> = timings.iter().filter(|t| t.ns.is_some()).collect();
+    if measured.is_empty() {
+        return Ok(None);
+    }
+    let file = "timing.svg";
+    let path = dir.join(file);
+    let root = SVGBackend::new(&path, (SIZE.0, SIZE.1 * 3 / 2)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut series: Vec<String> = Vec::new();
+    for t in &measured {
+        let label = format!("{} | {}", t.objective, t.preconditioner);
+        if !series.contains(&label) {
+            series.push(label);
+        }
+    }
+    let panels = root.split_evenly((2, 2));
+    for (panel, part) in panels.iter().zip(Part::ALL) {
+        let of_part: Vec<&&Timing> = measured.iter().filter(|t| t.part == part).collect();
+        let ns = |t: &Timing| {
+            t.ns.unwrap_or(crate::timing::Interval {
+                point: f64::NAN,
+                lower: f64::NAN,
+                upper: f64::NAN,
+                std_error: f64::NAN,
+            })
+        };
+        let x = log_range(of_part.iter().map(|t| t.dim as f64));
+        let y = log_range(of_part.iter().flat_map(|t| [ns(t).lower, ns(t).upper]));
+        let mut chart = ChartBuilder::on(panel)
+            .caption(
+                format!(
+                    "{} (ns per call{})",
+                    part.name(),
+                    if part.per_block() { ", n×m block" } else { "" }
+                ),
+                ("sans-serif", 15),
+            )
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x.log_scale(), y.log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("n")
+            .y_label_formatter(&sci)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .draw()?;
+        for (i, label) in series.iter().enumerate() {
+            let mine: Vec<&&&Timing> = of_part
+                .iter()
+                .filter(|t| format!("{} | {}", t.objective, t.preconditioner) == *label)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let c = color(i);
+            let mut points: Vec<(f64, f64)> =
+                mine.iter().map(|t| (t.dim as f64, ns(t).point)).collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart
+                .draw_series(LineSeries::new(points.clone(), c))?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+            chart.draw_series(mine.iter().map(|t| {
+                let e = ns(t);
+                ErrorBar::new_vertical(t.dim as f64, e.lower, e.point, e.upper, c.filled(), 6)
+            }))?;
+        }
+        if part == Part::Gradient {
+            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        }
+    }
+    finish(&root)?;
+    Ok(Some(Figure {
+        file: file.into(),
+        caption: "Criterion's timings against the dimension n, per part: the objective's batched gradient and the preconditioner's apply on the n×m block of chains, one full step of the block as the simulator runs it, and the closed form. Error bars: 95% confidence intervals. The table below gives them per coordinate per step.".into(),
+    }))
+}
+
+/// The timing table in Markdown.
+fn timing_table(md: &mut String, file: &TimingsFile) {
+    let s = &file.settings;
+    let _ = write!(
+        md,
+        "\n## Timings\n\ncriterion: {} samples, {} s warm-up, {} s measurement per benchmark; 95% confidence intervals. Its data are in `criterion/`.\n\n| objective | preconditioner | noise | n | m | part | time per call | ns per coordinate per step |\n|---|---|---|---|---|---|---|---|\n",
+        s.samples, s.warm_up, s.measurement
+    );
+    let interval = |e: crate::timing::Interval| {
+        format!(
+            "{} [{}, {}]",
+            duration(e.point),
+            duration(e.lower),
+            duration(e.upper)
+        )
+    };
+    for t in &file.timings {
+        let time = match (&t.ns, &t.error) {
+            (Some(e), _) => interval(*e),
+            (None, Some(err)) => format!("not timed: {}", err.replace('|', "/")),
+            (None, None) => String::new(),
+        };
+        let per = t.ns_per_coordinate.map_or(String::new(), |e| {
+            format!("{:.3} [{:.3}, {:.3}]", e.point, e.lower, e.upper)
+        });
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {time} | {per} |",
+            t.objective,
+            t.preconditioner,
+            t.noise,
+            t.dim,
+            t.chains,
+            t.part.name()
+        );
+    }
+}
+
+/// A duration in ns, in readable units.
+pub fn duration(ns: f64) -> String {
+    match ns.abs() {
+        v if v >= 1e9 => format!("{:.3} s", ns / 1e9),
+        v if v >= 1e6 => format!("{:.3} ms", ns / 1e6),
+        v if v >= 1e3 => format!("{:.3} µs", ns / 1e3),
+        _ => format!("{ns:.1} ns"),
+    }
+}
+
 fn write_index(
     dir: &Path,
     title: &str,
     description: &str,
     records: &[Record],
     figures: &[Figure],
+    timings: Option<&TimingsFile>,
 ) -> anyhow::Result<PathBuf> {
     let ok: Vec<(&Record, &Outcome)> = records
         .iter()
@@ -663,6 +804,9 @@ fn write_index(
             }
         }
     }
+    if let Some(t) = timings {
+        timing_table(&mut md, t);
+    }
     let md_path = dir.join("index.md");
     std::fs::write(&md_path, &md)?;
     let mut html = format!(
@@ -698,4 +842,97 @@ fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// The comparison chart: each timing's change with its 95% interval and the noise threshold
+/// (top), and each accuracy metric's change in standard errors with its threshold (bottom);
+/// regressions in red, improvements in green.
+pub fn comparison_chart(path: &Path, c: &crate::baseline::Comparison) -> anyhow::Result<()> {
+    draw_comparison(path, c).map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
+}
+
+fn draw_comparison(path: &Path, c: &crate::baseline::Comparison) -> DrawResult<()> {
+    use crate::baseline::Verdict;
+    let verdict_color = |v: Verdict| match v {
+        Verdict::Regressed => PALETTE[1],
+        Verdict::Improved => PALETTE[2],
+        Verdict::Unchanged => PALETTE[0],
+    };
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (upper, lower) = root.split_vertically(SIZE.1 / 2);
+    let t = c.thresholds;
+    let n = c.timings.len().max(1) as f64;
+    let span = c
+        .timings
+        .iter()
+        .flat_map(|x| [x.lower.abs(), x.upper.abs()])
+        .fold(2.0 * t.time, f64::max)
+        * 110.0;
+    let mut chart = ChartBuilder::on(&upper)
+        .caption(
+            format!("{} → {}: timing change, %", c.old, c.new),
+            ("sans-serif", 16),
+        )
+        .margin(10)
+        .x_label_area_size(25)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5..n - 0.5, -span..span)?;
+    chart
+        .configure_mesh()
+        .x_desc("benchmark (see compare.md)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    for bound in [-t.time, t.time] {
+        chart.draw_series(LineSeries::new(
+            [(-0.5, 100.0 * bound), (n - 0.5, 100.0 * bound)],
+            BLACK.mix(0.5),
+        ))?;
+    }
+    chart.draw_series(c.timings.iter().enumerate().map(|(i, x)| {
+        ErrorBar::new_vertical(
+            i as f64,
+            100.0 * x.lower,
+            100.0 * x.change,
+            100.0 * x.upper,
+            verdict_color(x.verdict).filled(),
+            6,
+        )
+    }))?;
+    let m = c.accuracy.len().max(1) as f64;
+    let finite = |z: f64| z.clamp(-1e3, 1e3);
+    let z_top = c
+        .accuracy
+        .iter()
+        .map(|x| finite(x.z).abs())
+        .fold(2.0 * t.accuracy_z, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&lower)
+        .caption(
+            "accuracy: change of |error| in standard errors",
+            ("sans-serif", 16),
+        )
+        .margin(10)
+        .x_label_area_size(25)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5..m - 0.5, -z_top..z_top)?;
+    chart
+        .configure_mesh()
+        .x_desc("case metric")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    for bound in [-t.accuracy_z, t.accuracy_z] {
+        chart.draw_series(LineSeries::new(
+            [(-0.5, bound), (m - 0.5, bound)],
+            BLACK.mix(0.5),
+        ))?;
+    }
+    chart.draw_series(c.accuracy.iter().enumerate().map(|(i, x)| {
+        Circle::new(
+            (i as f64, finite(x.z)),
+            3,
+            verdict_color(x.verdict).filled(),
+        )
+    }))?;
+    finish(&root)
 }

@@ -30,6 +30,10 @@ const NOISE_BASIS_STREAM: u64 = u64::MAX;
 pub struct Prepared {
     /// The objective plugin instance.
     pub objective: PluginObjective,
+    /// H at θ*.
+    pub hessian: Mat<f64>,
+    /// The preconditioner plugin instance G came from.
+    pub precond_plugin: PluginPrecond,
     /// G.
     pub precond: SymMatrix,
     /// Σ = ηC (or σ²G⁻¹ for matched noise).
@@ -66,15 +70,15 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
     let precond_plugin = plugins
         .load(&case.preconditioner.plugin)
         .map_err(|e| e.to_string())?;
-    let precond = PluginPrecond::new(
+    let precond_plugin = PluginPrecond::new(
         &precond_plugin,
         &case.preconditioner.params_text(),
         seed,
         Some(&hessian),
         &c,
     )
-    .and_then(|p| p.matrix())
     .map_err(|e| e.to_string())?;
+    let precond = precond_plugin.matrix().map_err(|e| e.to_string())?;
     // Σ is linear in η (Σ = ηC, or σ²G⁻¹ with σ² = η·scale): one closed form at η = 1 gives
     // λ_max(GH), hence η, and scales to the case's Σ.
     let unit_noise = match noise.structure {
@@ -92,6 +96,8 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
     let noise_cov = scaled(&unit_noise, eta);
     Ok(Prepared {
         objective,
+        hessian,
+        precond_plugin,
         precond,
         noise_cov,
         eta,
@@ -275,6 +281,11 @@ pub struct Outcome {
     pub lambda_max: f64,
     /// σ² when GΣ = σ²I holds.
     pub matched_sigma2: Option<f64>,
+    /// The σ² the rank estimates divide by, when GΣ = σ²I holds for some σ²: the injected one,
+    /// η·scale, for isotropic and matched noise (as a user of the estimator would); else
+    /// `matched_sigma2`. The estimates equal the rank only when the two agree.
+    #[serde(default)]
+    pub rank_sigma2: Option<f64>,
     /// Closed form: stationary excess loss (continuous, discrete) and escape slope.
     pub theory_continuous: f64,
     /// Closed form for the discrete chain.
@@ -356,6 +367,10 @@ fn simulate(case: &Case, p: &Prepared) -> Result<Outcome, String> {
     let discrete = cf.stationary_discrete(p.eta).map_err(|e| e.to_string())?;
     let continuous = cf.stationary_continuous().map_err(|e| e.to_string())?;
     let matched_sigma2 = cf.matched_sigma2(DEFAULT_MATCHED_RTOL);
+    let rank_sigma2 = matched_sigma2.map(|matched| match case.noise.structure {
+        Structure::Isotropic | Structure::Matched => p.eta * case.noise.scale,
+        _ => matched,
+    });
     let trace = sim
         .trace
         .iter()
@@ -385,6 +400,7 @@ fn simulate(case: &Case, p: &Prepared) -> Result<Outcome, String> {
         eta: p.eta,
         lambda_max: cf.lambda_max(),
         matched_sigma2,
+        rank_sigma2,
         theory_continuous: continuous,
         theory_discrete: discrete,
         theory_window,
@@ -393,8 +409,8 @@ fn simulate(case: &Case, p: &Prepared) -> Result<Outcome, String> {
         z_score: e.excess_loss.z_score(theory_window),
         relative_error: e.excess_loss.mean / theory_window - 1.0,
         z_score_corrected: e.corrected_excess_loss.z_score(continuous),
-        rank_paper: matched_sigma2.map(|s| e.rank(s)),
-        rank_corrected: matched_sigma2.map(|s| e.rank_corrected(s)),
+        rank_paper: rank_sigma2.map(|s| e.rank(s)),
+        rank_corrected: rank_sigma2.map(|s| e.rank_corrected(s)),
         trace,
         seconds,
     })

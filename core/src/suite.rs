@@ -36,6 +36,63 @@ pub struct SuiteFile {
     /// Lists that move together (one axis of the product) over `run.*` and `noise.*` fields.
     #[serde(default)]
     pub zip: BTreeMap<String, Vec<toml::Value>>,
+    /// Criterion settings of the timing phase (`ldbench run --timing`, on in `cargo xtask bench`).
+    #[serde(default)]
+    pub timing: TimingSpec,
+}
+
+/// What the timing phase measures, and criterion's settings. The defaults time every part of
+/// each (objective, preconditioner) pair in about 2 s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimingSpec {
+    /// The parts timed: "gradient", "apply", "step", "closed-form".
+    pub parts: Vec<crate::timing::Part>,
+    /// Criterion's warm-up time per benchmark, seconds.
+    pub warm_up: f64,
+    /// Criterion's measurement time per benchmark, seconds.
+    pub measurement: f64,
+    /// Criterion's samples per benchmark (at least 10).
+    pub samples: usize,
+    /// Bootstrap resamples for the confidence intervals.
+    pub resamples: usize,
+    /// Chains in the timed block [default: the case's, at most one block of 64].
+    pub chains: Option<usize>,
+}
+
+impl Default for TimingSpec {
+    fn default() -> Self {
+        TimingSpec {
+            parts: crate::timing::Part::ALL.to_vec(),
+            warm_up: 0.1,
+            measurement: 0.3,
+            samples: 20,
+            resamples: 10_000,
+            chains: None,
+        }
+    }
+}
+
+impl TimingSpec {
+    /// Settings criterion would reject (it panics on them), as a message naming the field.
+    fn problem(&self) -> Option<String> {
+        let seconds = |v: f64| v.is_finite() && v > 0.0;
+        if !seconds(self.warm_up) || !seconds(self.measurement) {
+            Some(format!(
+                "timing.warm_up = {} and timing.measurement = {} must be positive numbers of seconds",
+                self.warm_up, self.measurement
+            ))
+        } else if self.samples < 10 {
+            Some(format!(
+                "timing.samples = {} must be at least 10 (criterion's minimum)",
+                self.samples
+            ))
+        } else if self.resamples == 0 || self.chains == Some(0) {
+            Some("timing.resamples and timing.chains must be at least 1".to_owned())
+        } else {
+            None
+        }
+    }
 }
 
 /// Run settings of a case.
@@ -233,6 +290,21 @@ pub struct Case {
     pub run: RunSpec,
 }
 
+impl Case {
+    /// The (objective, preconditioner) part of the key, each plugin with its parameters: what the
+    /// timing phase measures once.
+    pub fn pair_key(&self) -> String {
+        let params = |p: &PluginCase| serde_json::to_string(&p.params).unwrap_or_default();
+        format!(
+            "{} {} | {} {}",
+            self.objective.plugin,
+            params(&self.objective),
+            self.preconditioner.plugin,
+            params(&self.preconditioner)
+        )
+    }
+}
+
 /// A suite-level error: the file, where, and what to do.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{}: {message}", line.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
@@ -298,6 +370,9 @@ impl Suite {
             cases: Vec::new(),
             source,
         };
+        if let Some(problem) = suite.spec.timing.problem() {
+            return Err(suite.error_at("[timing]", problem));
+        }
         suite.cases = suite.expand()?;
         Ok(suite)
     }
@@ -505,13 +580,7 @@ fn value_text(value: &toml::Value) -> String {
 fn case_key(case: &Case) -> String {
     let run = serde_json::to_string(&case.run).unwrap_or_default();
     let noise = serde_json::to_string(&case.noise).unwrap_or_default();
-    format!(
-        "{} {} | {} {} | noise {noise} | run {run}",
-        case.objective.plugin,
-        serde_json::to_string(&case.objective.params).unwrap_or_default(),
-        case.preconditioner.plugin,
-        serde_json::to_string(&case.preconditioner.params).unwrap_or_default(),
-    )
+    format!("{} | noise {noise} | run {run}", case.pair_key())
 }
 
 /// 1-based line and column (in characters) of a byte offset.

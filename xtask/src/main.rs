@@ -29,6 +29,28 @@ enum Task {
         /// Keep the results of an interrupted run and finish it, instead of starting again.
         #[arg(long)]
         resume: bool,
+        /// Skip the criterion timings (the suite's [timing] table) after the simulations.
+        #[arg(long)]
+        no_timing: bool,
+        /// Also store the run as the baseline NAME in baselines/NAME.json (one file per
+        /// release; commit it), for `cargo xtask compare NAME`.
+        #[arg(long, value_name = "NAME")]
+        save_baseline: Option<String>,
+    },
+    /// Compare a baseline with another or with the latest runs (reports/<suite>/): Markdown on
+    /// stdout, reports/compare/compare.{md,svg}; exit code 1 on a significant regression.
+    /// Arguments go to `ldbench compare` (see `cargo xtask compare -- --help`).
+    Compare {
+        /// OLD [NEW] [--time-threshold F] [--accuracy-threshold Z] [--out DIR].
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Export a baseline or a run for github-action-benchmark or Bencher; arguments go to
+    /// `ldbench export` (see `cargo xtask export -- --help`).
+    Export {
+        /// SOURCE --format github-action-benchmark|bencher [--out FILE].
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
     },
     /// Build a plugin (and ldbench) in release and run the conformance checks on it.
     PluginTest {
@@ -71,7 +93,14 @@ fn main() -> ExitCode {
 fn run(task: Task) -> anyhow::Result<()> {
     let root = workspace_root();
     match task {
-        Task::Bench { suite, resume } => bench(&root, &suite, resume),
+        Task::Bench {
+            suite,
+            resume,
+            no_timing,
+            save_baseline,
+        } => bench(&root, &suite, resume, !no_timing, save_baseline.as_deref()),
+        Task::Compare { args } => ldbench_passthrough(&root, "compare", &args),
+        Task::Export { args } => ldbench_passthrough(&root, "export", &args),
         Task::PluginTest { name, params } => {
             plugin_test(&root, &name, params.as_deref().unwrap_or(""))
         }
@@ -102,7 +131,13 @@ fn run(task: Task) -> anyhow::Result<()> {
     }
 }
 
-fn bench(root: &Path, suite: &Path, resume: bool) -> anyhow::Result<()> {
+fn bench(
+    root: &Path,
+    suite: &Path,
+    resume: bool,
+    timing: bool,
+    save_baseline: Option<&str>,
+) -> anyhow::Result<()> {
     let name = suite
         .file_stem()
         .and_then(|s| s.to_str())
@@ -127,6 +162,7 @@ fn bench(root: &Path, suite: &Path, resume: bool) -> anyhow::Result<()> {
         .arg("--out")
         .arg(&out)
         .arg(if resume { "--resume" } else { "--overwrite" })
+        .args(timing.then_some("--timing"))
         .arg("--plugin-dir")
         .arg(&release)
         .status()
@@ -134,11 +170,51 @@ fn bench(root: &Path, suite: &Path, resume: bool) -> anyhow::Result<()> {
     if !status.success() {
         bail!("ldbench run {} failed ({status})", suite.display());
     }
+    if let Some(name) = save_baseline {
+        let status = Command::new(release.join("ldbench"))
+            .args(["save-baseline", name, "--from"])
+            .arg(&out)
+            .arg("--baselines")
+            .arg(root.join("baselines"))
+            .status()
+            .context("running ldbench save-baseline")?;
+        if !status.success() {
+            bail!("saving the baseline {name} failed ({status})");
+        }
+    }
     eprintln!(
         "open {} (or index.md) to read the report",
         out.join("index.html").display()
     );
     Ok(())
+}
+
+/// Builds ldbench and runs `ldbench <command> <args>` from the workspace root, passing its
+/// exit code on (compare exits with 1 on a regression).
+fn ldbench_passthrough(root: &Path, command: &str, args: &[String]) -> anyhow::Result<()> {
+    cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "--package",
+            "ldbench-core",
+            "--bin",
+            "ldbench",
+            "--quiet",
+        ],
+    )?;
+    let status = Command::new(release_dir(root).join("ldbench"))
+        .arg(command)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("running ldbench {command}"))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(code) => std::process::exit(code),
+        None => bail!("ldbench {command} was killed ({status})"),
+    }
 }
 
 /// The release directory cargo builds into (honouring CARGO_TARGET_DIR).

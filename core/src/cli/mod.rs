@@ -1,6 +1,7 @@
 //! The `ldbench` command line: argument parsing, and errors printed with their context and exit
 //! code 2 (1 is left for "ran, and found a regression").
 
+mod baseline;
 mod inputs;
 mod plugins;
 mod simulate;
@@ -32,6 +33,9 @@ enum Command {
     Plugins(plugins::ListArgs),
     Inspect(plugins::InspectArgs),
     PluginTest(plugins::TestArgs),
+    SaveBaseline(baseline::SaveArgs),
+    Compare(baseline::CompareArgs),
+    Export(baseline::ExportArgs),
 }
 
 /// Parses the arguments, runs the command, prints errors; the binary's whole `main`.
@@ -48,6 +52,9 @@ pub fn main() -> ExitCode {
         Command::Plugins(args) => plugins::list(&args).map(|()| true),
         Command::Inspect(args) => plugins::inspect(&args).map(|()| true),
         Command::PluginTest(args) => plugins::test(&args),
+        Command::SaveBaseline(args) => baseline::save(&args).map(|()| true),
+        Command::Compare(args) => baseline::compare(&args),
+        Command::Export(args) => baseline::export(&args).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -58,6 +58,11 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// After the simulations, time each (objective, preconditioner) pair with criterion — the
+    /// gradient, the preconditioner's apply, one step, the closed form — as set in the suite's
+    /// [timing] table; the estimates go to timings.json and the report.
+    #[arg(long)]
+    timing: bool,
     /// Run only shard I of N (1-based): the cases whose index is I−1 modulo N. Merge the shards'
     /// folders afterwards with `ldbench merge`.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
@@ -354,11 +359,8 @@ pub(super) fn run(args: &RunArgs) -> anyhow::Result<()> {
     let (results, done) = ResultsFile::open(&out, existing)?;
     let done_keys: std::collections::BTreeSet<&str> =
         done.iter().map(|r| r.case.key.as_str()).collect();
-    let in_shard = |c: &&Case| args.shard.is_none_or(|(i, n)| c.index % n == i - 1);
-    let todo: Vec<&Case> = suite
-        .cases
-        .iter()
-        .filter(in_shard)
+    let todo: Vec<&Case> = shard_cases(&suite, args.shard)
+        .into_iter()
         .filter(|c| !done_keys.contains(c.key.as_str()))
         .collect();
     let bar = if args.quiet {
@@ -400,6 +402,15 @@ pub(super) fn run(args: &RunArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     let records = read_records(results.path(), false)?;
+    if args.timing {
+        time_pairs(
+            &suite,
+            &shard_cases(&suite, args.shard),
+            &records,
+            &plugins,
+            &out,
+        )?;
+    }
     let failed = records
         .iter()
         .filter(|r| r.status == Status::Failed)
@@ -438,6 +449,64 @@ pub(super) fn run(args: &RunArgs) -> anyhow::Result<()> {
         "{} cases ({failed} failed); report: {}",
         records.len(),
         index.display()
+    );
+    Ok(())
+}
+
+/// The cases of this run (its shard, or all).
+fn shard_cases(suite: &Suite, shard: Option<(usize, usize)>) -> Vec<&Case> {
+    suite
+        .cases
+        .iter()
+        .filter(|c| shard.is_none_or(|(i, n)| c.index % n == i - 1))
+        .collect()
+}
+
+/// The timing phase: every pair with at least one simulated case (a pair whose cases all failed
+/// may hang or crash again, so it is not timed).
+fn time_pairs(
+    suite: &Suite,
+    cases: &[&Case],
+    records: &[Record],
+    plugins: &PluginDir,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let ok: std::collections::BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r.status == Status::Ok)
+        .map(|r| r.case.key.as_str())
+        .collect();
+    let pairs = crate::timing::pairs(
+        cases
+            .iter()
+            .copied()
+            .filter(|c| ok.contains(c.key.as_str())),
+    );
+    let spec = &suite.spec.timing;
+    let seconds =
+        pairs.len() as f64 * spec.parts.len() as f64 * (spec.warm_up + spec.measurement + 0.2);
+    eprintln!(
+        "timing {} (objective, preconditioner) pairs × {} parts with criterion (about {seconds:.0} s)…",
+        pairs.len(),
+        spec.parts.len()
+    );
+    let done = std::cell::Cell::new(0);
+    let file = crate::timing::measure(&pairs, plugins, spec, out, &|case| {
+        done.set(done.get() + 1);
+        eprintln!(
+            "timed {}/{}: {} | {}",
+            done.get(),
+            pairs.len(),
+            case.objective.label,
+            case.preconditioner.label
+        );
+    });
+    let path = file.write(out)?;
+    let failed = file.timings.iter().filter(|t| t.error.is_some()).count();
+    eprintln!(
+        "{} timings in {} ({failed} not timed)",
+        file.timings.len(),
+        path.display()
     );
     Ok(())
 }

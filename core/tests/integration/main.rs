@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+#[path = "../common/mod.rs"]
+mod common;
 mod fuzz;
 mod plugins;
 mod random;

@@ -2,37 +2,16 @@
 //! through the simulator, and every kind of faulty plugin gives a clear error without crashing
 //! the host.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use faer::Mat;
 use ldbench::linalg::SymMatrix;
-use ldbench::plugin::{PluginDir, PluginError, PluginObjective, PluginPrecond, conformance};
+use ldbench::plugin::{PluginError, PluginObjective, PluginPrecond, conformance};
 use ldbench::sim::{Quadratic, Sampler, SimConfig, SimError};
 use ldbench::theory::{ClosedForm, DEFAULT_MATCHED_RTOL, DEFAULT_RANK_RTOL};
 
-/// The directory cargo puts this test binary's sibling libraries in (target/release).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-/// `cargo test` does not build the plugin libraries (cdylibs): build them once, here.
-pub fn plugins() -> &'static PluginDir {
-    static DIR: OnceLock<PluginDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--workspace", "--lib", "--quiet"])
-            .current_dir(root)
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the plugins failed");
-        PluginDir::resolve(Some(&target_dir()))
-    })
-}
+pub use crate::common::plugins;
 
 const STANDARD: [(&str, &str); 8] = [
     ("objective-teacher-student", ""),
