@@ -47,6 +47,7 @@ pub mod cli;
 pub mod linalg;
 pub mod matrix_file;
 pub mod plugin;
+pub mod rank;
 pub mod report;
 pub mod runner;
 pub mod sim;

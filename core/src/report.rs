@@ -57,6 +57,8 @@ pub fn render(
     draw(wrap("regime_map", regime_map(dir, &ok))?);
     draw(wrap("accuracy", accuracy(dir, &ok))?);
     draw(wrap("rank", rank_plots(dir, &ok))?);
+    draw(wrap("rank_estimators", rank_estimators(dir, &ok))?);
+    draw(wrap("rank_cost", rank_cost(dir, &ok))?);
     let timings = TimingsFile::read(dir)?;
     if let Some(t) = &timings {
         draw(wrap("timing", timing_plot(dir, &t.timings))?);
@@ -155,7 +157,8 @@ where
 }
 
 /// Expected loss against steps for the first scenario: each preconditioner's simulation mean
-/// (with ±2 SE) against the discrete and continuous closed forms.
+/// (with ±2 SE) against the discrete and continuous closed forms and the stationary value; with
+/// a single preconditioner also one run (the first chain) alone — the paper's Figure 1.
 fn loss_curves(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figure>> {
     let Some((first, _)) = ok.first() else {
         return Ok(None);
@@ -172,10 +175,20 @@ fn loss_curves(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figu
         .iter()
         .flat_map(|(_, o)| o.trace.last().map(|t| t.step as f64))
         .fold(10.0, f64::max);
+    let one_run = chosen.len() == 1;
     let y = log_range(chosen.iter().flat_map(|(_, o)| {
-        o.trace
-            .iter()
-            .flat_map(|t| [t.mean, t.theory_discrete, t.theory_continuous])
+        o.trace.iter().flat_map(move |t| {
+            [
+                t.mean,
+                t.theory_discrete,
+                t.theory_continuous,
+                if one_run {
+                    t.first_chain.unwrap_or(f64::NAN)
+                } else {
+                    f64::NAN
+                },
+            ]
+        })
     }));
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -196,6 +209,27 @@ fn loss_curves(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figu
     for (i, (r, o)) in chosen.iter().enumerate() {
         let c = color(i);
         let label = &r.case.preconditioner.label;
+        if one_run {
+            let gray = BLACK.mix(0.3);
+            chart
+                .draw_series(LineSeries::new(
+                    trace_points(o)
+                        .into_iter()
+                        .filter_map(|(k, t)| Some((k, t.first_chain.filter(|v| *v > 0.0)?))),
+                    gray,
+                ))?
+                .label("one run (the first chain)")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], gray));
+        }
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(1.0, o.theory_discrete), (x_max, o.theory_discrete)],
+                2,
+                4,
+                c.mix(0.7).stroke_width(1),
+            ))?
+            .label(format!("{label}: stationary value"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.mix(0.7)));
         chart
             .draw_series(LineSeries::new(
                 trace_points(o)
@@ -237,7 +271,7 @@ fn loss_curves(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figu
     finish(&root)?;
     Ok(Some(Figure {
         file: file.into(),
-        caption: "Simulation mean over chains (points, bars ±2 standard errors) against the closed form of the discrete chain (solid) and of the SDE (dashed). The gap between solid and dashed is the step-size bias.".into(),
+        caption: "Simulation mean over chains (points, bars ±2 standard errors) against the closed form of the discrete chain (solid), of the SDE (dashed) and the discrete chain's stationary value (dotted); with one preconditioner, one run alone (gray). The gap between solid and dashed is the step-size bias.".into(),
     }))
 }
 
@@ -603,6 +637,202 @@ fn rank_plots(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
     }))
 }
 
+/// The estimators present in the records, in first-seen order.
+fn estimator_names(ok: &[(&Record, &Outcome)]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (_, o) in ok {
+        for e in &o.rank_estimates {
+            if !names.contains(&e.estimator) {
+                names.push(e.estimator.clone());
+            }
+        }
+    }
+    names
+}
+
+fn truth(o: &Outcome) -> f64 {
+    o.true_rank.unwrap_or(o.rank) as f64
+}
+
+/// Every estimator's rank against the true rank on log-log axes, bars ± one run's standard
+/// deviation — the paper's Figure 2, with the alternatives beside it.
+fn rank_estimators(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figure>> {
+    let names = estimator_names(ok);
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let file = "rank_estimators.svg";
+    let path = dir.join(file);
+    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let range = log_range(ok.iter().flat_map(|(_, o)| {
+        o.rank_estimates
+            .iter()
+            .flat_map(|e| [e.rank.mean - e.run_spread, e.rank.mean + e.run_spread])
+            .chain([truth(o)])
+    }));
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Estimated against true Hessian rank", ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(range.clone().log_scale(), range.clone().log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("true rank")
+        .y_desc("estimate")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()?;
+    chart.draw_series(LineSeries::new(
+        [(range.start, range.start), (range.end, range.end)],
+        BLACK.mix(0.5),
+    ))?;
+    for (i, name) in names.iter().enumerate() {
+        let c = color(i);
+        // Side by side: each estimator shifted by a few percent along x.
+        let shift = 1.0 + 0.03 * (i as f64 - (names.len() as f64 - 1.0) / 2.0);
+        let points: Vec<(f64, &crate::rank::RankEstimate)> = ok
+            .iter()
+            .flat_map(|(_, o)| {
+                o.rank_estimates
+                    .iter()
+                    .filter(|e| e.estimator == *name)
+                    .map(move |e| (truth(o) * shift, e))
+            })
+            .collect();
+        chart
+            .draw_series(points.iter().map(|(x, e)| {
+                ErrorBar::new_vertical(
+                    *x,
+                    (e.rank.mean - e.run_spread).max(range.start),
+                    e.rank.mean,
+                    e.rank.mean + e.run_spread,
+                    c.filled(),
+                    6,
+                )
+            }))?
+            .label(name.clone())
+            .legend(move |(x, y)| Circle::new((x + 10, y), 3, c.filled()));
+    }
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    finish(&root)?;
+    Ok(Some(Figure {
+        file: file.into(),
+        caption: "Each estimator's rank against the true rank (log-log; the diagonal is exact). Bars: ± the standard deviation of one run (over the chains for the Langevin estimators r̂ and r̂_c; the probe standard error for KPM). The table below gives mean errors, RMSEs and costs.".into(),
+    }))
+}
+
+/// RMSE against η and against cost, per estimator, when the cases sweep η: how to reach an
+/// accuracy sooner.
+fn rank_cost(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figure>> {
+    let names = estimator_names(ok);
+    let etas: std::collections::BTreeSet<u64> = ok.iter().map(|(_, o)| o.eta.to_bits()).collect();
+    if names.is_empty() || etas.len() < 2 {
+        return Ok(None);
+    }
+    let file = "rank_cost.svg";
+    let path = dir.join(file);
+    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(SIZE.0 / 2);
+    let percent = |o: &Outcome, e: &crate::rank::RankEstimate| 100.0 * e.rmse / truth(o);
+    let cost = |e: &crate::rank::RankEstimate| {
+        (e.gradient_evaluations + 2 * e.hessian_vector_products) as f64
+    };
+    let all: Vec<(&Outcome, &crate::rank::RankEstimate)> = ok
+        .iter()
+        .flat_map(|(_, o)| o.rank_estimates.iter().map(move |e| (*o, e)))
+        .filter(|(_, e)| e.estimator != "exact")
+        .collect();
+    let y = log_range(all.iter().map(|(o, e)| percent(o, e)));
+    for (area, by_cost) in [(&left, false), (&right, true)] {
+        let x = if by_cost {
+            log_range(all.iter().map(|(_, e)| cost(e)))
+        } else {
+            log_range(all.iter().map(|(o, _)| o.eta))
+        };
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                if by_cost {
+                    "RMSE against cost"
+                } else {
+                    "RMSE against step size"
+                },
+                ("sans-serif", 15),
+            )
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x.log_scale(), y.clone().log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc(if by_cost {
+                "gradient evaluations (+ 2 per Hessian-vector product)"
+            } else {
+                "η"
+            })
+            .y_desc("RMSE of one run, % of the rank")
+            .x_label_formatter(&sci)
+            .y_label_formatter(&|v| format!("{v:.2}"))
+            .draw()?;
+        for (i, name) in names.iter().enumerate().filter(|(_, n)| *n != "exact") {
+            let c = color(i);
+            let mut points: Vec<(f64, f64)> = all
+                .iter()
+                .filter(|(_, e)| e.estimator == *name)
+                .map(|(o, e)| (if by_cost { cost(e) } else { o.eta }, percent(o, e)))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart
+                .draw_series(points.iter().map(|p| Circle::new(*p, 3, c.filled())))?
+                .label(name.clone())
+                .legend(move |(x, y)| Circle::new((x + 10, y), 3, c.filled()));
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    }
+    finish(&root)?;
+    Ok(Some(Figure {
+        file: file.into(),
+        caption: "Left: each estimator's RMSE (one run, % of the true rank) against the step size η. Right: the same against its cost in gradient evaluations (a Hessian-vector product counted as two). r̂ pays a step-size bias that grows with η; r̂_c removes it, so it may take larger steps and fewer of them.".into(),
+    }))
+}
+
+/// The rank-estimator table: per case and estimator, the mean error, the RMSE of one run and
+/// the cost — the paper's Table 1, with costs.
+fn rank_table(md: &mut String, records: &[Record]) {
+    let rows: Vec<(&Record, &Outcome, &crate::rank::RankEstimate)> = records
+        .iter()
+        .filter_map(|r| Some((r, r.outcome.as_ref()?)))
+        .flat_map(|(r, o)| o.rank_estimates.iter().map(move |e| (r, o, e)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    md.push_str("\n## Rank estimators\n\nPer case and estimator: the estimate (mean over runs ± standard error), its mean error and the RMSE of one run in percent of the true rank, the runs behind it, and its cost.\n\n| case | objective | n | true rank | η | estimator | estimate | mean error % | RMSE % | runs | gradient evaluations | Hessian-vector products | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (r, o, e) in rows {
+        let t = truth(o);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.2e} | {} | {:.2} ± {:.2} | {:+.3} | {:.3} | {} | {:.3e} | {:.3e} | {:.2} |",
+            r.case.index,
+            r.case.objective.label,
+            o.dim,
+            t,
+            o.eta,
+            e.estimator,
+            e.rank.mean,
+            e.rank.std_error,
+            100.0 * (e.rank.mean - t) / t,
+            100.0 * e.rmse / t,
+            e.runs,
+            e.gradient_evaluations as f64,
+            e.hessian_vector_products as f64,
+            e.seconds
+        );
+    }
+}
+
 /// Time per call against n for each part, one series per (objective, preconditioner) label
 /// pair, with criterion's 95% intervals as error bars.
 fn timing_plot(dir: &Path, timings: &[Timing]) -> DrawResult<Option<Figure>> {
@@ -804,6 +1034,7 @@ fn write_index(
             }
         }
     }
+    rank_table(&mut md, records);
     if let Some(t) = timings {
         timing_table(&mut md, t);
     }

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::linalg::{SymMatrix, random_orthogonal, with_spectrum};
 use crate::plugin::{PluginDir, PluginError, PluginObjective, PluginPrecond};
-use crate::sim::{Estimate, Estimates, Objective, Sampler, SimConfig, stream};
-use crate::suite::{Case, Structure};
+use crate::rank::{RankEstimate, exact_rank, kpm_rank};
+use crate::sim::{Estimate, Estimates, Objective, Sampler, SimConfig, Simulation, stream};
+use crate::suite::{Case, Estimator, Structure};
 use crate::theory::{ClosedForm, DEFAULT_MATCHED_RTOL, DEFAULT_RANK_RTOL};
 
 /// Version of the record format in `results.jsonl` (documented in `reports/README.md`).
@@ -75,7 +76,7 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
         &case.preconditioner.params_text(),
         seed,
         Some(&hessian),
-        &c,
+        &c.to_dense(),
     )
     .map_err(|e| e.to_string())?;
     let precond = precond_plugin.matrix().map_err(|e| e.to_string())?;
@@ -83,7 +84,7 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
     // λ_max(GH), hence η, and scales to the case's Σ.
     let unit_noise = match noise.structure {
         Structure::Matched => scaled(&precond.inverse().map_err(|e| e.to_string())?, noise.scale),
-        _ => SymMatrix::Dense(c),
+        _ => c,
     };
     let unit = ClosedForm::new(hessian.as_ref(), &precond, &unit_noise, DEFAULT_RANK_RTOL)
         .map_err(|e| e.to_string())?;
@@ -165,12 +166,13 @@ fn scaled(m: &SymMatrix, factor: f64) -> SymMatrix {
     }
 }
 
-/// C for the case's noise structure (dense n×n).
+/// C for the case's noise structure, keeping its structure: isotropic and diagonal noise stay
+/// diagonal, so that the simulator's noise costs O(n) per chain and step, not a product.
 fn gradient_noise(
     case: &Case,
     hessian: &Mat<f64>,
     objective: &PluginObjective,
-) -> Result<Mat<f64>, String> {
+) -> Result<SymMatrix, String> {
     let n = hessian.nrows();
     let noise = &case.noise;
     let s = noise.scale;
@@ -188,9 +190,7 @@ fn gradient_noise(
             .collect())
     };
     Ok(match noise.structure {
-        Structure::Isotropic | Structure::Matched => {
-            Mat::from_fn(n, n, |i, j| if i == j { s } else { 0.0 })
-        }
+        Structure::Isotropic | Structure::Matched => SymMatrix::Scaled { dim: n, scale: s },
         Structure::HessianAligned => {
             let top = hessian
                 .self_adjoint_eigenvalues(faer::Side::Lower)
@@ -203,10 +203,12 @@ fn gradient_noise(
                     "hessian-aligned noise needs a Hessian with a positive eigenvalue".into(),
                 );
             }
-            hessian * faer::Scale(s / top)
+            SymMatrix::Dense(hessian * faer::Scale(s / top))
         }
-        Structure::Diagonal => SymMatrix::Diagonal(decaying()?).to_dense(),
-        Structure::Rotated => with_spectrum(&random_orthogonal(n, &mut rng), &decaying()?),
+        Structure::Diagonal => SymMatrix::Diagonal(decaying()?),
+        Structure::Rotated => {
+            SymMatrix::Dense(with_spectrum(&random_orthogonal(n, &mut rng), &decaying()?))
+        }
         Structure::LowRank => {
             let k = noise.rank.unwrap_or(n.div_ceil(2));
             if k == 0 || k > n {
@@ -214,7 +216,7 @@ fn gradient_noise(
             }
             let mut spectrum = vec![s; k];
             spectrum.resize(n, 0.0);
-            with_spectrum(&random_orthogonal(n, &mut rng), &spectrum)
+            SymMatrix::Dense(with_spectrum(&random_orthogonal(n, &mut rng), &spectrum))
         }
         Structure::Objective => {
             let c = required(objective.gradient_noise(), || {
@@ -223,7 +225,7 @@ fn gradient_noise(
                     case.objective.plugin
                 )
             })?;
-            c * faer::Scale(s)
+            SymMatrix::Dense(c * faer::Scale(s))
         }
     })
 }
@@ -307,6 +309,9 @@ pub struct Outcome {
     pub rank_paper: Option<Estimate>,
     /// r̂_c.
     pub rank_corrected: Option<Estimate>,
+    /// The suite's `[rank]` estimators, with their costs (the Langevin ones only where GΣ = σ²I).
+    #[serde(default)]
+    pub rank_estimates: Vec<RankEstimate>,
     /// The thinned loss trace with the theory curves.
     pub trace: Vec<TracePoint>,
     /// Wall-clock seconds of the simulation.
@@ -326,6 +331,9 @@ pub struct TracePoint {
     pub theory_discrete: f64,
     /// E[f(θ_t)] − f* at t = kη, continuous closed form.
     pub theory_continuous: f64,
+    /// f(θ_k) − f* of the first chain: one run.
+    #[serde(default)]
+    pub first_chain: Option<f64>,
 }
 
 /// Prepares and simulates one case; never panics on plugin faults, never returns an error: a
@@ -383,6 +391,7 @@ fn simulate(case: &Case, p: &Prepared) -> Result<Outcome, String> {
                     .discrete_at(t.step, p.eta, None)
                     .map_err(|e| e.to_string())?,
                 theory_continuous: cf.continuous_at(t.step as f64 * p.eta, None),
+                first_chain: Some(t.first_chain),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -393,6 +402,7 @@ fn simulate(case: &Case, p: &Prepared) -> Result<Outcome, String> {
         .map_err(|e| e.to_string())?
         / window;
     let e = sim.estimates;
+    let rank_estimates = rank_estimates(case, p, &sim, rank_sigma2, &config, seconds)?;
     Ok(Outcome {
         dim: cf.dim(),
         rank: cf.rank(),
@@ -411,9 +421,85 @@ fn simulate(case: &Case, p: &Prepared) -> Result<Outcome, String> {
         z_score_corrected: e.corrected_excess_loss.z_score(continuous),
         rank_paper: rank_sigma2.map(|s| e.rank(s)),
         rank_corrected: rank_sigma2.map(|s| e.rank_corrected(s)),
+        rank_estimates,
         trace,
         seconds,
     })
+}
+
+/// The case's `[rank]` estimators. The truth they are judged against is the objective's rank
+/// (else the numerical one).
+fn rank_estimates(
+    case: &Case,
+    p: &Prepared,
+    sim: &Simulation,
+    rank_sigma2: Option<f64>,
+    config: &SimConfig,
+    seconds: f64,
+) -> Result<Vec<RankEstimate>, String> {
+    let truth = p.objective.true_rank().unwrap_or(p.theory.rank()) as f64;
+    let gradients = config.chains as u64 * (config.steps + 1);
+    let mut out = Vec::new();
+    for estimator in &case.rank.estimators {
+        let name = estimator.name();
+        let from_chains = |means: &[f64], sigma2: f64| {
+            let values: Vec<f64> = means.iter().map(|m| 4.0 * m / sigma2).collect();
+            RankEstimate::from_runs(name, &values, truth, gradients, seconds)
+        };
+        match estimator {
+            Estimator::Paper => {
+                if let Some(s) = rank_sigma2 {
+                    out.push(from_chains(&sim.chain_means.excess_loss, s));
+                }
+            }
+            Estimator::Corrected => {
+                if let Some(s) = rank_sigma2 {
+                    out.push(from_chains(&sim.chain_means.corrected_excess_loss, s));
+                }
+            }
+            Estimator::Kpm => {
+                let n = p.theory.dim();
+                let mut products = |v: &[f64]| {
+                    required(p.objective.hessian_vector(v), || {
+                        format!(
+                            "{} offers no Hessian-vector products, which the KPM estimator needs",
+                            case.objective.plugin
+                        )
+                    })
+                };
+                let kpm = kpm_rank(n, &mut products, case.rank.kpm, case.run.seed.unwrap_or(0))?;
+                out.push(RankEstimate {
+                    estimator: name.to_owned(),
+                    rank: kpm.rank,
+                    runs: 1,
+                    run_spread: kpm.rank.std_error,
+                    rmse: (kpm.rank.mean - truth).abs(),
+                    gradient_evaluations: 0,
+                    hessian_vector_products: kpm.hessian_vector_products,
+                    seconds: kpm.seconds,
+                    threshold: Some(kpm.threshold),
+                });
+            }
+            Estimator::Exact => {
+                let (rank, seconds) = exact_rank(p.hessian.as_ref(), DEFAULT_RANK_RTOL)?;
+                out.push(RankEstimate {
+                    estimator: name.to_owned(),
+                    rank: Estimate {
+                        mean: rank as f64,
+                        std_error: 0.0,
+                    },
+                    runs: 1,
+                    run_spread: 0.0,
+                    rmse: (rank as f64 - truth).abs(),
+                    gradient_evaluations: 0,
+                    hessian_vector_products: 0,
+                    seconds,
+                    threshold: None,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The results file of a report folder: one JSON record per line, appended atomically.

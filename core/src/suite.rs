@@ -36,9 +36,58 @@ pub struct SuiteFile {
     /// Lists that move together (one axis of the product) over `run.*` and `noise.*` fields.
     #[serde(default)]
     pub zip: BTreeMap<String, Vec<toml::Value>>,
+    /// The Hessian-rank estimators every case reports, with their settings.
+    #[serde(default)]
+    pub rank: RankSpec,
     /// Criterion settings of the timing phase (`ldbench run --timing`, on in `cargo xtask bench`).
     #[serde(default)]
     pub timing: TimingSpec,
+}
+
+/// A Hessian-rank estimator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Estimator {
+    /// The paper's r̂ = (4/σ²)·mean(f − f*) from the chains.
+    Paper,
+    /// r̂_c, with the step-size bias removed (THEORY.md §5).
+    Corrected,
+    /// Ubaru and Saad's Chebyshev/KPM numerical rank on Hessian-vector products.
+    Kpm,
+    /// The eigendecomposition of the dense Hessian.
+    Exact,
+}
+
+impl Estimator {
+    /// The name used in suite files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Estimator::Paper => "paper",
+            Estimator::Corrected => "corrected",
+            Estimator::Kpm => "kpm",
+            Estimator::Exact => "exact",
+        }
+    }
+}
+
+/// `[rank]`: which estimators run on every case (the Langevin ones only where GΣ = σ²I), and
+/// KPM's settings. Not part of the case key: `--resume` keeps results computed with others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RankSpec {
+    /// The estimators [default: paper and corrected].
+    pub estimators: Vec<Estimator>,
+    /// KPM's degree, probes and Lanczos steps.
+    pub kpm: crate::rank::KpmSettings,
+}
+
+impl Default for RankSpec {
+    fn default() -> Self {
+        RankSpec {
+            estimators: vec![Estimator::Paper, Estimator::Corrected],
+            kpm: crate::rank::KpmSettings::default(),
+        }
+    }
 }
 
 /// What the timing phase measures, and criterion's settings. The defaults time every part of
@@ -288,6 +337,9 @@ pub struct Case {
     pub noise: NoiseSpec,
     /// The run settings, with the seed resolved.
     pub run: RunSpec,
+    /// The rank estimators (the suite's `[rank]`).
+    #[serde(default)]
+    pub rank: RankSpec,
 }
 
 impl Case {
@@ -440,6 +492,7 @@ impl Suite {
                         preconditioner: preconditioner.clone(),
                         noise: noise.clone(),
                         run: run.clone(),
+                        rank: spec.rank.clone(),
                     };
                     case.key = case_key(&case);
                     cases.push(case);

@@ -52,6 +52,23 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
+    /// Time the paper's deep-linear Langevin loop in ldbench and in a straightforward NumPy
+    /// implementation (xtask/numpy/linear_nets.py, needs python3 with numpy), side by side on one
+    /// core each, and print seconds per 1000 iterations per chain and their ratio.
+    NumpyCompare {
+        /// Network widths (depth 5).
+        #[arg(long, value_delimiter = ',', default_value = "8,16,32")]
+        widths: Vec<usize>,
+        /// Chains (Monte-Carlo runs), simulated together.
+        #[arg(long, default_value_t = 100)]
+        chains: usize,
+        /// Iterations timed.
+        #[arg(long, default_value_t = 2000)]
+        steps: usize,
+        /// The Python interpreter with numpy.
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
     /// Build a plugin (and ldbench) in release and run the conformance checks on it.
     PluginTest {
         /// The plugin's package name, e.g. precond-adam.
@@ -99,6 +116,12 @@ fn run(task: Task) -> anyhow::Result<()> {
             no_timing,
             save_baseline,
         } => bench(&root, &suite, resume, !no_timing, save_baseline.as_deref()),
+        Task::NumpyCompare {
+            widths,
+            chains,
+            steps,
+            python,
+        } => numpy_compare(&root, &python, &widths, chains, steps),
         Task::Compare { args } => ldbench_passthrough(&root, "compare", &args),
         Task::Export { args } => ldbench_passthrough(&root, "export", &args),
         Task::PluginTest { name, params } => {
@@ -215,6 +238,121 @@ fn ldbench_passthrough(root: &Path, command: &str, args: &[String]) -> anyhow::R
         Some(code) => std::process::exit(code),
         None => bail!("ldbench {command} was killed ({status})"),
     }
+}
+
+fn numpy_compare(
+    root: &Path,
+    python: &str,
+    widths: &[usize],
+    chains: usize,
+    steps: usize,
+) -> anyhow::Result<()> {
+    let numpy = Command::new(python)
+        .args(["-c", "import numpy; print(numpy.__version__)"])
+        .output();
+    match numpy {
+        Ok(out) if out.status.success() => {}
+        _ => bail!(
+            "the NumPy side needs {python} with numpy (e.g. `pip install numpy`, or --python a/venv/bin/python); ldbench's side alone is `cargo xtask bench suites/linear_nets.toml`"
+        ),
+    }
+    cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--quiet",
+        ],
+    )?;
+    let release = release_dir(root);
+    let scratch =
+        std::env::temp_dir().join(format!("ldbench-numpy-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    println!(
+        "| width | n | chains | steps | ldbench s/1000 it/chain | NumPy s/1000 it/chain | NumPy / ldbench |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for &width in widths {
+        // The same loop as the NumPy script: G = I, σ² = 2e-5, η = 1e-4, one block of chains.
+        let suite = scratch.join(format!("w{width}.toml"));
+        std::fs::write(
+            &suite,
+            format!(
+                "seed = 5\n[run]\nchains = {chains}\nsteps = {steps}\neta = 1e-4\n[noise]\nscale = 0.2\n[rank]\nestimators = [\"paper\"]\n[[objective]]\nplugin = \"objective-deep-linear\"\nparams = {{ depth = 5, width = {width} }}\n[[preconditioner]]\nplugin = \"precond-sgd\"\n"
+            ),
+        )?;
+        let out = scratch.join(format!("w{width}"));
+        let status = Command::new(release.join("ldbench"))
+            .arg("run")
+            .arg(&suite)
+            .arg("--out")
+            .arg(&out)
+            .args(["--overwrite", "--quiet", "--jobs", "1", "--plugin-dir"])
+            .arg(&release)
+            .env("RAYON_NUM_THREADS", "1")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("running ldbench")?;
+        if !status.success() {
+            bail!("ldbench run {} failed ({status})", suite.display());
+        }
+        let record = std::fs::read_to_string(out.join("results.jsonl"))?;
+        let ours = json_number(&record, "\"seconds\":")
+            .context("no simulation seconds in the ldbench record")?
+            / (steps as f64 / 1000.0)
+            / chains as f64;
+        let numpy = Command::new(python)
+            .envs(ONE_THREAD.map(|v| (v, "1")))
+            .arg(root.join("xtask/numpy/linear_nets.py"))
+            .args([
+                "--width",
+                &width.to_string(),
+                "--chains",
+                &chains.to_string(),
+            ])
+            .args([
+                "--steps",
+                &steps.to_string(),
+                "--burn-in",
+                &(steps / 2).to_string(),
+            ])
+            .output()
+            .context("running the NumPy script")?;
+        if !numpy.status.success() {
+            bail!(
+                "the NumPy script failed: {}",
+                String::from_utf8_lossy(&numpy.stderr)
+            );
+        }
+        let theirs = json_number(
+            &String::from_utf8_lossy(&numpy.stdout),
+            "\"seconds_per_1000_iterations_per_chain\":",
+        )
+        .context("no timing in the NumPy script's output")?;
+        println!(
+            "| {width} | {} | {chains} | {steps} | {ours:.4} | {theirs:.4} | {:.1} |",
+            5 * width * width,
+            theirs / ours
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// Thread-count variables of NumPy's BLAS back ends: one core each side.
+const ONE_THREAD: [&str; 3] = ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"];
+
+/// The number after the last occurrence of `key` in a JSON text (xtask keeps to clap and
+/// anyhow: no JSON parser for two numbers).
+fn json_number(text: &str, key: &str) -> Option<f64> {
+    let rest = &text[text.rfind(key)? + key.len()..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE ".contains(c)))
+        .unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
 }
 
 /// The release directory cargo builds into (honouring CARGO_TARGET_DIR).

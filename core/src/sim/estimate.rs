@@ -83,6 +83,14 @@ impl BatchMeans {
         (start(j + 1) - start(j)) as f64
     }
 
+    /// Each chain's window mean, in chain order.
+    pub(crate) fn chain_means(&self) -> Vec<f64> {
+        self.sums
+            .chunks_exact(self.batches)
+            .map(|chain| chain.iter().sum::<f64>() / self.window as f64)
+            .collect()
+    }
+
     /// The pooled estimate (see the module documentation).
     pub(crate) fn estimate(&self) -> Estimate {
         let b = self.batches;

@@ -228,6 +228,8 @@ pub struct TracePoint {
     pub mean: f64,
     /// Standard error of that mean (spread over the independent chains / √m; 0 for one chain).
     pub std_error: f64,
+    /// f(θ_k) − f* of the first chain alone: one run, as a single optimizer would see it.
+    pub first_chain: f64,
 }
 
 /// What a finished simulation returns.
@@ -235,8 +237,19 @@ pub struct TracePoint {
 pub struct Simulation {
     /// Window estimates.
     pub estimates: Estimates,
+    /// Each chain's own window means: one independent run each (Monte-Carlo spread, RMSE).
+    pub chain_means: ChainMeans,
     /// The thinned loss trace from step 0.
     pub trace: Vec<TracePoint>,
+}
+
+/// Window means per chain, in chain order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChainMeans {
+    /// Of f − f*.
+    pub excess_loss: Vec<f64>,
+    /// Of f − f* − (η/4) ∇fᵀG∇f.
+    pub corrected_excess_loss: Vec<f64>,
 }
 
 /// A prepared case: objective, preconditioner and noise factor, ready to run any [`SimConfig`].
@@ -620,6 +633,9 @@ fn combine(blocks: &[Block], config: &SimConfig) -> Simulation {
                 step: point * config.thin,
                 mean,
                 std_error: spread,
+                first_chain: blocks
+                    .first()
+                    .map_or(f64::NAN, |b| b.trace[point as usize * b.count]),
             }
         })
         .collect();
@@ -627,6 +643,10 @@ fn combine(blocks: &[Block], config: &SimConfig) -> Simulation {
         estimates: Estimates {
             excess_loss: loss.estimate(),
             corrected_excess_loss: corrected.estimate(),
+        },
+        chain_means: ChainMeans {
+            excess_loss: loss.chain_means(),
+            corrected_excess_loss: corrected.chain_means(),
         },
         trace,
     }

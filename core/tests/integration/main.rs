@@ -10,6 +10,7 @@ mod common;
 mod fuzz;
 mod plugins;
 mod random;
+mod rank;
 mod simulation;
 mod suites;
 mod theory;

@@ -23,6 +23,7 @@ fn without_time(records: Vec<Record>) -> Vec<Record> {
         .map(|mut r| {
             if let Some(o) = r.outcome.as_mut() {
                 o.seconds = 0.0;
+                o.rank_estimates.iter_mut().for_each(|e| e.seconds = 0.0);
             }
             r
         })
@@ -494,4 +495,76 @@ fn a_second_run_into_a_busy_folder_is_refused() {
         still_running,
         "the first run ended before the second started; the test needs a longer suite"
     );
+}
+
+#[test]
+fn every_rank_estimator_reports_its_estimate_and_its_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("ranks.toml");
+    // Matched noise on a quadratic of rank 20 (n = 60, eigenvalues from 1 to 1/100 of λ_max:
+    // a gap for KPM), with every estimator.
+    std::fs::write(
+        &suite,
+        r#"
+seed = 3
+[run]
+chains = 64
+steps = 6000
+eta_fraction = 0.2
+[noise]
+structure = "matched"
+scale = 1e-3
+[rank]
+estimators = ["paper", "corrected", "kpm", "exact"]
+kpm = { degree = 50, probes = 200 }
+[[objective]]
+plugin = "objective-quadratic"
+params = { dim = 60, rank = 20, basis = "random", spectrum = "log-uniform", condition = 100.0 }
+[[preconditioner]]
+plugin = "precond-sgd"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = ldbench(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let records = read_records(&out.join("results.jsonl"), false).unwrap();
+    let o = records[0].outcome.as_ref().unwrap();
+    let by_name = |name: &str| {
+        o.rank_estimates
+            .iter()
+            .find(|e| e.estimator == name)
+            .unwrap_or_else(|| panic!("no {name} estimate"))
+    };
+    let exact = by_name("exact");
+    assert_eq!(exact.rank.mean, 20.0);
+    assert_eq!(exact.rmse, 0.0);
+    // r̂_c is unbiased on a quadratic under matched noise (THEORY §5 fact 6); KPM's Hutchinson
+    // average is unbiased for the damped step in a wide gap. 4 standard errors each.
+    for name in ["corrected", "kpm"] {
+        let e = by_name(name);
+        let z = (e.rank.mean - 20.0) / e.rank.std_error;
+        assert!(z.abs() < 4.0, "{name}: {e:?}");
+    }
+    let paper = by_name("paper");
+    assert_eq!(paper.runs, 64);
+    assert_eq!(paper.gradient_evaluations, 64 * 6001);
+    assert_eq!(paper.hessian_vector_products, 0);
+    assert!(paper.rmse >= (paper.rank.mean - 20.0).abs());
+    let kpm = by_name("kpm");
+    // Lanczos stops early once the Krylov space is exhausted (rank 20 here): at most 30 steps.
+    let lanczos = kpm.hessian_vector_products - 50 * 200;
+    assert!((1..=30).contains(&lanczos), "{kpm:?}");
+    assert_eq!(kpm.gradient_evaluations, 0);
+    assert!(kpm.threshold.is_some_and(|t| t > 0.0));
+    // The report carries the table and the estimator figure.
+    let index = std::fs::read_to_string(out.join("index.md")).unwrap();
+    assert!(index.contains("## Rank estimators"), "{index}");
+    assert!(out.join("rank_estimators.svg").exists());
 }

@@ -12,11 +12,11 @@
 //! J v = Σ_l (W_L⋯W_{l+1}) V_l (W_{l−1}⋯W_1), so Hessian-vector products cost O(L d³).
 
 use ldbench_plugin_linalg::faer::{Mat, MatRef};
-use ldbench_plugin_linalg::{gaussian, random_orthogonal, rng, symmetric_function};
+use ldbench_plugin_linalg::{gaussian, product, random_orthogonal, rng, symmetric_function};
 use ldbench_sdk::{Objective, Result, abi};
 
-/// Largest n for which the dense Hessian is offered (n² doubles: 128 MiB).
-const MAX_DENSE_HESSIAN: usize = 4096;
+/// Largest n for which the dense Hessian is offered (n² doubles: 512 MiB).
+const MAX_DENSE_HESSIAN: usize = 8192;
 
 /// Parameters (TOML); every field has a default.
 #[derive(Debug, serde::Deserialize)]
@@ -63,11 +63,11 @@ fn partial_products(w: &[MatRef<'_, f64>]) -> (Vec<Mat<f64>>, Vec<Mat<f64>>) {
     let depth = w.len();
     let mut below = vec![Mat::<f64>::identity(d, d)];
     for l in 1..depth {
-        below.push(w[l - 1] * &below[l - 1]);
+        below.push(product(w[l - 1], below[l - 1].as_ref()));
     }
     let mut above = vec![Mat::<f64>::identity(d, d); depth];
     for l in (0..depth - 1).rev() {
-        above[l] = &above[l + 1] * w[l + 1];
+        above[l] = product(above[l + 1].as_ref(), w[l + 1]);
     }
     (below, above)
 }
@@ -207,7 +207,7 @@ impl Objective for DeepLinear {
         {
             let w = self.layers(theta);
             let (below, above) = partial_products(&w);
-            let a = w[self.depth - 1] * &below[self.depth - 1];
+            let a = product(w[self.depth - 1], below[self.depth - 1].as_ref());
             // f = ‖A‖² − 2⟨A, T⟩, ∂f/∂A = 2(A − T), ∂f/∂W_l = Q_lᵀ (∂f/∂A) P_lᵀ.
             *value = a.squared_norm_l2()
                 - 2.0
@@ -216,7 +216,8 @@ impl Objective for DeepLinear {
                         .sum::<f64>();
             let residual = (&a - &self.target) * ldbench_plugin_linalg::faer::Scale(2.0);
             for (l, g) in grad.chunks_exact_mut(d * d).enumerate() {
-                let gl = above[l].transpose() * &residual * below[l].transpose();
+                let left = product(above[l].transpose(), residual.as_ref());
+                let gl = product(left.as_ref(), below[l].transpose());
                 g.iter_mut()
                     .enumerate()
                     .for_each(|(k, g)| *g = gl[(k % d, k / d)]);
@@ -259,10 +260,14 @@ impl Objective for DeepLinear {
             // J v = Σ_l Q_l V_l P_l; H v = 2 Jᵀ(J v), (Jᵀ M)_l = Q_lᵀ M P_lᵀ.
             let mut jv = Mat::<f64>::zeros(d, d);
             for (l, vl) in layers.iter().enumerate() {
-                jv += &self.above[l] * vl * &self.below[l];
+                jv += product(
+                    product(self.above[l].as_ref(), *vl).as_ref(),
+                    self.below[l].as_ref(),
+                );
             }
             for (l, o) in out.chunks_exact_mut(d * d).enumerate() {
-                let hl = self.above[l].transpose() * &jv * self.below[l].transpose();
+                let left = product(self.above[l].transpose(), jv.as_ref());
+                let hl = product(left.as_ref(), self.below[l].transpose());
                 o.iter_mut()
                     .enumerate()
                     .for_each(|(k, o)| *o = 2.0 * hl[(k % d, k / d)]);
