@@ -176,8 +176,9 @@ fn loss_curves(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figu
         .flat_map(|(_, o)| o.trace.last().map(|t| t.step as f64))
         .fold(10.0, f64::max);
     let one_run = chosen.len() == 1;
+    // Without step 0, where the excess loss is rounding noise around zero.
     let y = log_range(chosen.iter().flat_map(|(_, o)| {
-        o.trace.iter().flat_map(move |t| {
+        o.trace.iter().skip(1).flat_map(move |t| {
             [
                 t.mean,
                 t.theory_discrete,
@@ -201,6 +202,7 @@ fn loss_curves(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figu
         .build_cartesian_2d((1.0..x_max).log_scale(), y.clone().log_scale())?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("step k")
         .y_desc("E[f(θ_k)] − f*")
         .y_label_formatter(&sci)
@@ -312,6 +314,7 @@ fn comparison(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
         .build_cartesian_2d(-0.5..n as f64 - 0.5, y.clone().log_scale())?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("scenario (numbered as in the table below the plot)")
         .y_desc("E∞[f] − f*")
         .y_label_formatter(&sci)
@@ -429,6 +432,7 @@ fn regime_map(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
         .build_cartesian_2d(-0.5..n as f64 - 0.5, (0.9..top).log_scale())?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("scenario (numbered as in the table)")
         .y_desc("loss / best loss (theory, discrete)")
         .y_label_formatter(&|v| format!("{v:.2}"))
@@ -486,6 +490,7 @@ fn accuracy(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figure>
         .build_cartesian_2d(-0.5..n - 0.5, -z_top..z_top)?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("case")
         .y_desc("z-score")
         .x_label_formatter(&|x| format!("{x:.0}"))
@@ -511,6 +516,7 @@ fn accuracy(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figure>
         )?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("case")
         .y_desc("|relative error|")
         .y_label_formatter(&sci)
@@ -565,6 +571,7 @@ fn rank_plots(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
         .build_cartesian_2d(ranks.clone(), 0.0..top / 4.0 * 1.2)?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("rank(H)")
         .y_desc("(E∞[f] − f*) / σ²")
         .x_label_formatter(&|v| format!("{v:.0}"))
@@ -599,6 +606,7 @@ fn rank_plots(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
         .build_cartesian_2d(ranks.clone(), ranks.clone())?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("true rank")
         .y_desc("estimate")
         .x_label_formatter(&|v| format!("{v:.0}"))
@@ -679,6 +687,7 @@ fn rank_estimators(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<
         .build_cartesian_2d(range.clone().log_scale(), range.clone().log_scale())?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("true rank")
         .y_desc("estimate")
         .x_label_formatter(&|v| format!("{v:.0}"))
@@ -767,6 +776,7 @@ fn rank_cost(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figure
             .build_cartesian_2d(x.log_scale(), y.clone().log_scale())?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .x_desc(if by_cost {
                 "gradient evaluations (+ 2 per Hessian-vector product)"
             } else {
@@ -833,10 +843,12 @@ fn rank_table(md: &mut String, records: &[Record]) {
     }
 }
 
-/// Time per call against n for each part, one series per (objective, preconditioner) label
-/// pair, with criterion's 95% intervals as error bars.
+/// Time per call against n for each part, one series per plugin the part mostly belongs to (the
+/// preconditioner for apply, the objective otherwise; every pair's interval is drawn), with
+/// criterion's 95% intervals as error bars.
 fn timing_plot(dir: &Path, timings: &[Timing]) -> DrawResult<Option<Figure>> {
-    let measured: Vec<&Timing> = timings.iter().filter(|t| t.ns.is_some()).collect();
+    let measured: Vec<(&Timing, crate::timing::Interval)> =
+        timings.iter().filter_map(|t| Some((t, t.ns?))).collect();
     if measured.is_empty() {
         return Ok(None);
     }
@@ -844,26 +856,15 @@ fn timing_plot(dir: &Path, timings: &[Timing]) -> DrawResult<Option<Figure>> {
     let path = dir.join(file);
     let root = SVGBackend::new(&path, (SIZE.0, SIZE.1 * 3 / 2)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut series: Vec<String> = Vec::new();
-    for t in &measured {
-        let label = format!("{} | {}", t.objective, t.preconditioner);
-        if !series.contains(&label) {
-            series.push(label);
-        }
-    }
     let panels = root.split_evenly((2, 2));
     for (panel, part) in panels.iter().zip(Part::ALL) {
-        let of_part: Vec<&&Timing> = measured.iter().filter(|t| t.part == part).collect();
-        let ns = |t: &Timing| {
-            t.ns.unwrap_or(crate::timing::Interval {
-                point: f64::NAN,
-                lower: f64::NAN,
-                upper: f64::NAN,
-                std_error: f64::NAN,
-            })
-        };
-        let x = log_range(of_part.iter().map(|t| t.dim as f64));
-        let y = log_range(of_part.iter().flat_map(|t| [ns(t).lower, ns(t).upper]));
+        let of_part: Vec<&(&Timing, crate::timing::Interval)> =
+            measured.iter().filter(|(t, _)| t.part == part).collect();
+        if of_part.is_empty() {
+            continue;
+        }
+        let x = log_range(of_part.iter().map(|(t, _)| t.dim as f64));
+        let y = log_range(of_part.iter().flat_map(|(_, e)| [e.lower, e.upper]));
         let mut chart = ChartBuilder::on(panel)
             .caption(
                 format!(
@@ -879,39 +880,47 @@ fn timing_plot(dir: &Path, timings: &[Timing]) -> DrawResult<Option<Figure>> {
             .build_cartesian_2d(x.log_scale(), y.log_scale())?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .x_desc("n")
+            .y_labels(8)
             .y_label_formatter(&sci)
             .x_label_formatter(&|v| format!("{v:.0}"))
             .draw()?;
-        for (i, label) in series.iter().enumerate() {
-            let mine: Vec<&&&Timing> = of_part
-                .iter()
-                .filter(|t| format!("{} | {}", t.objective, t.preconditioner) == *label)
-                .collect();
-            if mine.is_empty() {
-                continue;
+        let mut series: Vec<String> = Vec::new();
+        for (t, _) in &of_part {
+            if !series.iter().any(|s| s == t.plugin()) {
+                series.push(t.plugin().to_owned());
             }
+        }
+        for (i, name) in series.iter().enumerate() {
             let c = color(i);
-            let mut points: Vec<(f64, f64)> =
-                mine.iter().map(|t| (t.dim as f64, ns(t).point)).collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            // Pairs that differ only in the other plugin repeat a point: one per n is enough
+            // for the line, every interval is drawn.
+            let mine: Vec<&&(&Timing, crate::timing::Interval)> = of_part
+                .iter()
+                .filter(|(t, _)| t.plugin() == name)
+                .collect();
+            let mut line: Vec<(f64, f64)> = Vec::new();
+            for (t, e) in &mine {
+                if !line.iter().any(|(n, _)| *n == t.dim as f64) {
+                    line.push((t.dim as f64, e.point));
+                }
+            }
+            line.sort_by(|a, b| a.0.total_cmp(&b.0));
             chart
-                .draw_series(LineSeries::new(points.clone(), c))?
-                .label(label.clone())
+                .draw_series(LineSeries::new(line, c))?
+                .label(name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
-            chart.draw_series(mine.iter().map(|t| {
-                let e = ns(t);
+            chart.draw_series(mine.iter().map(|(t, e)| {
                 ErrorBar::new_vertical(t.dim as f64, e.lower, e.point, e.upper, c.filled(), 6)
             }))?;
         }
-        if part == Part::Gradient {
-            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-        }
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }
     finish(&root)?;
     Ok(Some(Figure {
         file: file.into(),
-        caption: "Criterion's timings against the dimension n, per part: the objective's batched gradient and the preconditioner's apply on the n×m block of chains, one full step of the block as the simulator runs it, and the closed form. Error bars: 95% confidence intervals. The table below gives them per coordinate per step.".into(),
+        caption: "Criterion's timings against the dimension n, per part, per plugin: the objective's batched gradient and the preconditioner's apply on the n×m block of chains, one full step of the block as the simulator runs it, and the closed form. Error bars: 95% confidence intervals. The table below gives them per coordinate per step.".into(),
     }))
 }
 
@@ -1111,6 +1120,7 @@ fn draw_comparison(path: &Path, c: &crate::baseline::Comparison) -> DrawResult<(
         .build_cartesian_2d(-0.5..n - 0.5, -span..span)?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("benchmark (see compare.md)")
         .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()?;
@@ -1149,6 +1159,7 @@ fn draw_comparison(path: &Path, c: &crate::baseline::Comparison) -> DrawResult<(
         .build_cartesian_2d(-0.5..m - 0.5, -z_top..z_top)?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("case metric")
         .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()?;

@@ -40,6 +40,17 @@ pub enum Part {
     ClosedForm,
 }
 
+impl Timing {
+    /// The plugin a part's speed mostly belongs to: the preconditioner for apply, the objective
+    /// for the rest (its gradient dominates the step; the closed form depends on n alone).
+    pub fn plugin(&self) -> &str {
+        match self.part {
+            Part::Apply => &self.preconditioner_plugin,
+            Part::Gradient | Part::Step | Part::ClosedForm => &self.objective_plugin,
+        }
+    }
+}
+
 impl Part {
     /// Every part, in report order.
     pub const ALL: [Part; 4] = [Part::Gradient, Part::Apply, Part::Step, Part::ClosedForm];
@@ -95,6 +106,10 @@ pub struct Timing {
     pub objective: String,
     /// The preconditioner's label.
     pub preconditioner: String,
+    /// The objective plugin.
+    pub objective_plugin: String,
+    /// The preconditioner plugin.
+    pub preconditioner_plugin: String,
     /// The noise structure of the case the pair was timed with.
     pub noise: String,
     /// What was timed.
@@ -210,6 +225,8 @@ fn timing(case: &Case, part: Part, dim: usize, chains: usize) -> Timing {
         key: format!("{} | {}", case.pair_key(), part.name()),
         objective: case.objective.label.clone(),
         preconditioner: case.preconditioner.label.clone(),
+        objective_plugin: case.objective.plugin.clone(),
+        preconditioner_plugin: case.preconditioner.plugin.clone(),
         noise: case.noise.structure.name().to_owned(),
         part,
         dim,
