@@ -896,10 +896,8 @@ fn timing_plot(dir: &Path, timings: &[Timing]) -> DrawResult<Option<Figure>> {
             let c = color(i);
             // Pairs that differ only in the other plugin repeat a point: one per n is enough
             // for the line, every interval is drawn.
-            let mine: Vec<&&(&Timing, crate::timing::Interval)> = of_part
-                .iter()
-                .filter(|(t, _)| t.plugin() == name)
-                .collect();
+            let mine: Vec<&&(&Timing, crate::timing::Interval)> =
+                of_part.iter().filter(|(t, _)| t.plugin() == name).collect();
             let mut line: Vec<(f64, f64)> = Vec::new();
             for (t, e) in &mine {
                 if !line.iter().any(|(n, _)| *n == t.dim as f64) {

@@ -166,17 +166,7 @@ fn bench(
         .and_then(|s| s.to_str())
         .with_context(|| format!("{}: not a suite file name", suite.display()))?;
     eprintln!("building ldbench and the plugins (release)…");
-    cargo(
-        root,
-        &[
-            "build",
-            "--release",
-            "--workspace",
-            "--lib",
-            "--bins",
-            "--quiet",
-        ],
-    )?;
+    build_everything(root)?;
     let release = release_dir(root);
     let out = root.join("reports").join(name);
     let status = Command::new(release.join("ldbench"))
@@ -210,6 +200,21 @@ fn bench(
         out.join("index.html").display()
     );
     Ok(())
+}
+
+/// Builds ldbench and every plugin in release (into the one target directory).
+fn build_everything(root: &Path) -> anyhow::Result<()> {
+    cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--quiet",
+        ],
+    )
 }
 
 /// Builds ldbench and runs `ldbench <command> <args>` from the workspace root, passing its
@@ -256,17 +261,7 @@ fn numpy_compare(
             "the NumPy side needs {python} with numpy (e.g. `pip install numpy`, or --python a/venv/bin/python); ldbench's side alone is `cargo xtask bench suites/linear_nets.toml`"
         ),
     }
-    cargo(
-        root,
-        &[
-            "build",
-            "--release",
-            "--workspace",
-            "--lib",
-            "--bins",
-            "--quiet",
-        ],
-    )?;
+    build_everything(root)?;
     let release = release_dir(root);
     let scratch =
         std::env::temp_dir().join(format!("ldbench-numpy-compare-{}", std::process::id()));
