@@ -126,18 +126,21 @@ pub fn orthogonal_factor(a: &Mat<f64>) -> Mat<f64> {
     })
 }
 
-/// A·B on the calling thread. The host already runs blocks of chains in parallel; faer's default
-/// would hand each small per-chain product to the thread pool and spend more time synchronising
-/// than multiplying (measured: most of a width-32 deep-linear run went to system time).
+/// dst = A·B on the calling thread. The host already runs blocks of chains in parallel; faer's
+/// default would hand each small per-chain product to the thread pool and spend more time
+/// synchronising than multiplying (measured: most of a width-32 deep-linear run went to system
+/// time).
+pub fn multiply_into(
+    dst: faer::MatMut<'_, f64>,
+    a: faer::MatRef<'_, f64>,
+    b: faer::MatRef<'_, f64>,
+) {
+    faer::linalg::matmul::matmul(dst, faer::Accum::Replace, a, b, 1.0, faer::Par::Seq);
+}
+
+/// A·B on the calling thread (see [`multiply_into`]).
 pub fn product(a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>) -> Mat<f64> {
     let mut out = Mat::zeros(a.nrows(), b.ncols());
-    faer::linalg::matmul::matmul(
-        out.as_mut(),
-        faer::Accum::Replace,
-        a,
-        b,
-        1.0,
-        faer::Par::Seq,
-    );
+    multiply_into(out.as_mut(), a, b);
     out
 }

@@ -11,8 +11,10 @@
 //! Gradients are analytic and batched; at θ* the Hessian is 2JᵀJ (the residual vanishes), with
 //! J v = Σ_l (W_L⋯W_{l+1}) V_l (W_{l−1}⋯W_1), so Hessian-vector products cost O(L d³).
 
-use ldbench_plugin_linalg::faer::{Mat, MatRef};
-use ldbench_plugin_linalg::{gaussian, product, random_orthogonal, rng, symmetric_function};
+use ldbench_plugin_linalg::faer::{Mat, MatMut, MatRef};
+use ldbench_plugin_linalg::{
+    gaussian, multiply_into, product, random_orthogonal, rng, symmetric_function,
+};
 use ldbench_sdk::{Objective, Result, abi};
 
 /// Largest n for which the dense Hessian is offered (n² doubles: 512 MiB).
@@ -199,28 +201,57 @@ impl Objective for DeepLinear {
     }
 
     fn value_and_gradient(&self, theta: &[f64], value: &mut [f64], grad: &mut [f64]) -> Result<()> {
-        let (d, n) = (self.width, self.n());
+        let (d, n, depth) = (self.width, self.n(), self.depth);
+        // Scratch for every chain of the block: P_l = W_{l−1}⋯W_1, Q_l = W_L⋯W_{l+1} (P_1 and
+        // Q_L stay I), the residual and one temporary; the small products then allocate nothing.
+        let mut below = vec![Mat::<f64>::identity(d, d); depth];
+        let mut above = vec![Mat::<f64>::identity(d, d); depth];
+        let mut residual = Mat::<f64>::zeros(d, d);
+        let mut scratch = Mat::<f64>::zeros(d, d);
         for ((theta, grad), value) in theta
             .chunks_exact(n)
             .zip(grad.chunks_exact_mut(n))
             .zip(value)
         {
             let w = self.layers(theta);
-            let (below, above) = partial_products(&w);
-            let a = product(w[self.depth - 1], below[self.depth - 1].as_ref());
-            // f = ‖A‖² − 2⟨A, T⟩, ∂f/∂A = 2(A − T), ∂f/∂W_l = Q_lᵀ (∂f/∂A) P_lᵀ.
-            *value = a.squared_norm_l2()
-                - 2.0
-                    * (0..d * d)
-                        .map(|k| a[(k % d, k / d)] * self.target[(k % d, k / d)])
-                        .sum::<f64>();
-            let residual = (&a - &self.target) * ldbench_plugin_linalg::faer::Scale(2.0);
+            // Products with the identity (P_2 = W_1, Q_{L−1} = W_L) are copies.
+            if depth > 1 {
+                below[1].copy_from(w[0]);
+                above[depth - 2].copy_from(w[depth - 1]);
+            }
+            for l in 2..depth {
+                let (done, rest) = below.split_at_mut(l);
+                multiply_into(rest[0].as_mut(), w[l - 1], done[l - 1].as_ref());
+            }
+            for l in (0..depth.saturating_sub(2)).rev() {
+                let (rest, done) = above.split_at_mut(l + 1);
+                multiply_into(rest[l].as_mut(), done[0].as_ref(), w[l + 1]);
+            }
+            // A, then f = ‖A‖² − 2⟨A, T⟩ and ∂f/∂A = 2(A − T) in place.
+            multiply_into(residual.as_mut(), w[depth - 1], below[depth - 1].as_ref());
+            let mut f = 0.0;
+            for j in 0..d {
+                for i in 0..d {
+                    let (a, t) = (residual[(i, j)], self.target[(i, j)]);
+                    f += a * a - 2.0 * a * t;
+                    residual[(i, j)] = 2.0 * (a - t);
+                }
+            }
+            *value = f;
+            // ∂f/∂W_l = Q_lᵀ (∂f/∂A) P_lᵀ, written straight into the gradient.
             for (l, g) in grad.chunks_exact_mut(d * d).enumerate() {
-                let left = product(above[l].transpose(), residual.as_ref());
-                let gl = product(left.as_ref(), below[l].transpose());
-                g.iter_mut()
-                    .enumerate()
-                    .for_each(|(k, g)| *g = gl[(k % d, k / d)]);
+                let mut g = MatMut::from_column_major_slice_mut(g, d, d);
+                let left = if l + 1 == depth {
+                    residual.as_ref()
+                } else {
+                    multiply_into(scratch.as_mut(), above[l].transpose(), residual.as_ref());
+                    scratch.as_ref()
+                };
+                if l == 0 {
+                    g.copy_from(left);
+                } else {
+                    multiply_into(g, left, below[l].transpose());
+                }
             }
         }
         Ok(())
