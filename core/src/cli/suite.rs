@@ -563,6 +563,25 @@ pub(super) fn merge(args: &MergeArgs) -> anyhow::Result<()> {
     for record in &records {
         results.append(record)?;
     }
+    // The shards' timings (each timed the pairs of its own cases), one entry per key.
+    let mut timings: Option<crate::timing::TimingsFile> = None;
+    for dir in &args.dirs {
+        if let Some(shard) = crate::timing::TimingsFile::read(dir)? {
+            match &mut timings {
+                None => timings = Some(shard),
+                Some(all) => {
+                    for t in shard.timings {
+                        if !all.timings.iter().any(|seen| seen.key == t.key) {
+                            all.timings.push(t);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(t) = timings {
+        t.write(&args.out)?;
+    }
     let name = args
         .out
         .file_name()
