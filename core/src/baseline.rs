@@ -765,3 +765,98 @@ pub fn bencher_metric_format(b: &Baseline) -> serde_json::Value {
     }
     serde_json::Value::Object(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(ns: f64, se: f64) -> TimingEntry {
+        TimingEntry {
+            key: "k".into(),
+            label: "l".into(),
+            ns: Interval {
+                point: ns,
+                lower: ns - 2.0 * se,
+                upper: ns + 2.0 * se,
+                std_error: se,
+            },
+            ns_per_coordinate: None,
+        }
+    }
+
+    #[test]
+    fn a_timing_regresses_only_beyond_the_threshold_and_its_interval() {
+        let t = Thresholds::default();
+        let verdict =
+            |old: TimingEntry, new: TimingEntry| timing_change("s", &old, &new, t).verdict;
+        assert_eq!(
+            verdict(timing(100.0, 1.0), timing(100.0, 1.0)),
+            Verdict::Unchanged
+        );
+        assert_eq!(
+            verdict(timing(100.0, 1.0), timing(200.0, 2.0)),
+            Verdict::Regressed
+        );
+        assert_eq!(
+            verdict(timing(200.0, 2.0), timing(100.0, 1.0)),
+            Verdict::Improved
+        );
+        // Twice as slow but so noisy that the interval of the change includes no change.
+        assert_eq!(
+            verdict(timing(100.0, 60.0), timing(200.0, 120.0)),
+            Verdict::Unchanged
+        );
+        // Significant but within the noise threshold.
+        assert_eq!(
+            verdict(timing(100.0, 0.1), timing(110.0, 0.1)),
+            Verdict::Unchanged
+        );
+    }
+
+    #[test]
+    fn an_accuracy_metric_regresses_when_its_magnitude_grows_by_more_than_z_standard_errors() {
+        let t = Thresholds::default();
+        let e = |mean: f64, std_error: f64| Estimate { mean, std_error };
+        let verdict = |old, new| metric_change("s", "c", "m", old, new, t).verdict;
+        assert_eq!(verdict(e(0.01, 0.01), e(0.01, 0.01)), Verdict::Unchanged);
+        // |error| from 0.01 to 0.08: 0.07 / (0.01·√2) ≈ 4.9 standard errors.
+        assert_eq!(verdict(e(0.01, 0.01), e(0.08, 0.01)), Verdict::Regressed);
+        assert_eq!(verdict(e(0.08, 0.01), e(0.01, 0.01)), Verdict::Improved);
+        // The sign flips, the magnitude does not move: not a regression.
+        assert_eq!(verdict(e(0.05, 0.001), e(-0.05, 0.001)), Verdict::Unchanged);
+        // Exact metrics (standard error 0): any growth counts.
+        assert_eq!(verdict(e(0.0, 0.0), e(1.0, 0.0)), Verdict::Regressed);
+    }
+
+    #[test]
+    fn a_baseline_reads_back_as_written_with_one_line_per_entry() {
+        let mut b = Baseline::new("v1");
+        b.suites.insert(
+            "s".into(),
+            SuiteBaseline {
+                ldbench_version: "0.1.0".into(),
+                git_revision: None,
+                machine: "m".into(),
+                timings: vec![timing(1.0, 0.1), timing(2.0, 0.1)],
+                accuracy: vec![AccuracyEntry {
+                    key: "case".into(),
+                    label: "case 0".into(),
+                    status: Status::Ok,
+                    metrics: BTreeMap::from([(
+                        "loss_error".into(),
+                        Estimate {
+                            mean: 0.01,
+                            std_error: 0.002,
+                        },
+                    )]),
+                }],
+            },
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.json");
+        b.write(&path).unwrap();
+        assert_eq!(Baseline::read(&path).unwrap(), b);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().filter(|l| l.contains("\"key\"")).count(), 3);
+    }
+}

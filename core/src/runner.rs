@@ -309,7 +309,7 @@ pub struct Outcome {
     pub rank_paper: Option<Estimate>,
     /// r̂_c.
     pub rank_corrected: Option<Estimate>,
-    /// The suite's `[rank]` estimators, with their costs (the Langevin ones only where GΣ = σ²I).
+    /// The suite's `[rank]` estimators, with their costs (r̂ and r̂_c where `rank_sigma2` is set).
     #[serde(default)]
     pub rank_estimates: Vec<RankEstimate>,
     /// The thinned loss trace with the theory curves.

@@ -70,8 +70,10 @@ impl Estimator {
     }
 }
 
-/// `[rank]`: which estimators run on every case (the Langevin ones only where GΣ = σ²I), and
-/// KPM's settings. Not part of the case key: `--resume` keeps results computed with others.
+/// `[rank]`: which estimators run on every case, and KPM's settings. The Langevin ones (r̂, r̂_c)
+/// run where GΣ is a multiple of I and divide by the injected σ² (see `Outcome::rank_sigma2`), so
+/// they read the rank exactly when GΣ = σ²I. Not part of the case key: `--resume` keeps results
+/// computed with other estimators.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RankSpec {
