@@ -241,16 +241,23 @@ fn gap_threshold(moments: &[f64], g: &[f64]) -> f64 {
     -1.0
 }
 
-/// The numerical rank of a symmetric H by its eigendecomposition: eigenvalues above
-/// `rtol`·max|λ|. Returns (rank, seconds).
+/// How many of `eigenvalues` lie above `rtol`·max|λ|: the numerical rank.
+pub fn numerical_rank(eigenvalues: &[f64], rtol: f64) -> usize {
+    let top = eigenvalues.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+    eigenvalues.iter().filter(|v| **v > rtol * top).count()
+}
+
+/// The numerical rank of a symmetric H by its eigendecomposition ([`numerical_rank`] of its
+/// eigenvalues). Returns (rank, seconds).
 pub fn exact_rank(hessian: MatRef<'_, f64>, rtol: f64) -> Result<(usize, f64), String> {
     let started = Instant::now();
     let eigenvalues = hessian
         .self_adjoint_eigenvalues(faer::Side::Lower)
         .map_err(|_| "the Hessian's eigendecomposition did not converge".to_owned())?;
-    let top = eigenvalues.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
-    let rank = eigenvalues.iter().filter(|v| **v > rtol * top).count();
-    Ok((rank, started.elapsed().as_secs_f64()))
+    Ok((
+        numerical_rank(&eigenvalues, rtol),
+        started.elapsed().as_secs_f64(),
+    ))
 }
 
 /// One estimator's result on a case, with its cost: what the reports compare.

@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::linalg::{SymMatrix, random_orthogonal, with_spectrum};
 use crate::plugin::{PluginDir, PluginError, PluginObjective, PluginPrecond};
-use crate::rank::{RankEstimate, exact_rank, kpm_rank};
+use crate::rank::{RankEstimate, exact_rank, kpm_rank, numerical_rank};
 use crate::sim::{Estimate, Estimates, Objective, Sampler, SimConfig, Simulation, stream};
 use crate::suite::{Case, Estimator, Structure};
 use crate::theory::{ClosedForm, DEFAULT_MATCHED_RTOL, DEFAULT_RANK_RTOL};
+use ldbench_sdk::abi::CAP_HESSIAN_SPECTRUM;
 
 /// Version of the record format in `results.jsonl` (documented in `reports/README.md`).
 pub const RESULTS_SCHEMA: u32 = 1;
@@ -27,12 +28,47 @@ pub const RESULTS_SCHEMA: u32 = 1;
 /// preconditioners of one (objective, noise) combination see the same rotation.
 const NOISE_BASIS_STREAM: u64 = u64::MAX;
 
+/// H at θ*: dense, or its eigenvalues when the dense matrix would not fit (the closed form then
+/// needs G and Σ to be multiples of I).
+pub enum HessianForm {
+    /// n×n.
+    Dense(Mat<f64>),
+    /// The n eigenvalues, from the objective plugin.
+    Spectrum(Vec<f64>),
+}
+
+impl HessianForm {
+    /// The dense matrix, if this is one.
+    pub fn dense(&self) -> Option<&Mat<f64>> {
+        match self {
+            HessianForm::Dense(h) => Some(h),
+            HessianForm::Spectrum(_) => None,
+        }
+    }
+
+    /// The closed form for (H, G, Σ).
+    pub fn closed_form(
+        &self,
+        precond: &SymMatrix,
+        noise_cov: &SymMatrix,
+    ) -> Result<ClosedForm, crate::theory::TheoryError> {
+        match self {
+            HessianForm::Dense(h) => {
+                ClosedForm::new(h.as_ref(), precond, noise_cov, DEFAULT_RANK_RTOL)
+            }
+            HessianForm::Spectrum(eigenvalues) => {
+                ClosedForm::from_spectrum(eigenvalues, precond, noise_cov, DEFAULT_RANK_RTOL)
+            }
+        }
+    }
+}
+
 /// A case made ready to simulate.
 pub struct Prepared {
     /// The objective plugin instance.
     pub objective: PluginObjective,
-    /// H at θ*.
-    pub hessian: Mat<f64>,
+    /// H at θ*, dense or (for problems too large) as its eigenvalues.
+    pub hessian: HessianForm,
     /// The preconditioner plugin instance G came from.
     pub precond_plugin: PluginPrecond,
     /// G.
@@ -54,20 +90,39 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
         .map_err(|e| e.to_string())?;
     let objective = PluginObjective::new(&objective_plugin, &case.objective.params_text(), seed)
         .map_err(|e| e.to_string())?;
-    check_memory(case, objective.dim())?;
-    let hessian = required(objective.hessian(), || {
-        format!(
-            "{} offers no dense Hessian, which the closed form needs",
-            case.objective.plugin
-        )
-    })?;
+    let n = objective.dim();
+    // The dense Hessian where it fits and the plugin gives it; else its eigenvalues, when the
+    // plugin knows them.
+    let dense = if check_memory(case, n, DENSE_MATRICES).is_ok() {
+        objective.hessian()
+    } else {
+        Ok(None)
+    };
+    let hessian = match dense {
+        Ok(Some(h)) => HessianForm::Dense(h),
+        _ if objective.has(CAP_HESSIAN_SPECTRUM) => {
+            check_memory(case, n, SPECTRUM_MATRICES)?;
+            HessianForm::Spectrum(required(objective.hessian_eigenvalues(), || {
+                format!("{} offers no Hessian eigenvalues", case.objective.plugin)
+            })?)
+        }
+        dense => {
+            check_memory(case, n, DENSE_MATRICES)?;
+            HessianForm::Dense(required(dense, || {
+                format!(
+                    "{} offers no dense Hessian (nor its eigenvalues), which the closed form needs",
+                    case.objective.plugin
+                )
+            })?)
+        }
+    };
     let noise = &case.noise;
     if !(noise.scale.is_finite() && noise.scale > 0.0) {
         return Err(format!("noise.scale = {} must be positive", noise.scale));
     }
     // C, the gradient-noise covariance the preconditioner is built from. Matched noise builds G
     // from isotropic noise of the same scale, then sets Σ = σ²G⁻¹ (THEORY.md §6).
-    let c = gradient_noise(case, &hessian, &objective)?;
+    let c = gradient_noise(case, n, &hessian, &objective)?;
     let precond_plugin = plugins
         .load(&case.preconditioner.plugin)
         .map_err(|e| e.to_string())?;
@@ -75,7 +130,7 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
         &precond_plugin,
         &case.preconditioner.params_text(),
         seed,
-        Some(&hessian),
+        hessian.dense(),
         &c.to_dense(),
     )
     .map_err(|e| e.to_string())?;
@@ -86,7 +141,8 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
         Structure::Matched => scaled(&precond.inverse().map_err(|e| e.to_string())?, noise.scale),
         _ => c,
     };
-    let unit = ClosedForm::new(hessian.as_ref(), &precond, &unit_noise, DEFAULT_RANK_RTOL)
+    let unit = hessian
+        .closed_form(&precond, &unit_noise)
         .map_err(|e| e.to_string())?;
     let eta = match case.run.eta {
         Some(eta) => eta,
@@ -115,10 +171,16 @@ fn required<T>(
     output.map_err(|e| e.to_string())?.ok_or_else(missing)
 }
 
-/// Bytes a case needs at most: about ten dense n×n matrices (H, C, G, Σ, the noise factor, the
-/// eigenvectors and the products of the closed form), eight n×m blocks of the simulator, and the
-/// loss trace.
-fn memory_estimate(n: usize, case: &Case) -> f64 {
+/// Dense n×n matrices a case holds at most with a dense Hessian: H, C, G, Σ, the noise factor, the
+/// eigenvectors and the products of the closed form.
+const DENSE_MATRICES: f64 = 10.0;
+/// With the Hessian's eigenvalues only (G and Σ multiples of I): C handed to the preconditioner
+/// plugin, and its column-major copy.
+const SPECTRUM_MATRICES: f64 = 2.0;
+
+/// Bytes a case needs at most: `matrices` dense n×n matrices, eight n×m blocks of the simulator,
+/// and the loss trace.
+fn memory_estimate(n: usize, case: &Case, matrices: f64) -> f64 {
     let (n, m) = (n as f64, case.run.chains as f64);
     let thin = case
         .run
@@ -126,7 +188,7 @@ fn memory_estimate(n: usize, case: &Case) -> f64 {
         .unwrap_or((case.run.steps / 200).max(1))
         .max(1);
     let points = (case.run.steps / thin) as f64 + 1.0;
-    8.0 * (10.0 * n * n + 8.0 * n * m + m * points)
+    8.0 * (matrices * n * n + 8.0 * n * m + m * points)
 }
 
 /// `MemAvailable` from /proc/meminfo, in bytes (None where there is no such file).
@@ -138,8 +200,8 @@ fn available_memory() -> Option<f64> {
 }
 
 /// Refuses a case that needs more memory than the machine has, before anything large is built.
-fn check_memory(case: &Case, n: usize) -> Result<(), String> {
-    let (Some(available), need) = (available_memory(), memory_estimate(n, case)) else {
+fn check_memory(case: &Case, n: usize, matrices: f64) -> Result<(), String> {
+    let (Some(available), need) = (available_memory(), memory_estimate(n, case, matrices)) else {
         return Ok(());
     };
     if need > available {
@@ -170,10 +232,10 @@ fn scaled(m: &SymMatrix, factor: f64) -> SymMatrix {
 /// diagonal, so that the simulator's noise costs O(n) per chain and step, not a product.
 fn gradient_noise(
     case: &Case,
-    hessian: &Mat<f64>,
+    n: usize,
+    hessian: &HessianForm,
     objective: &PluginObjective,
 ) -> Result<SymMatrix, String> {
-    let n = hessian.nrows();
     let noise = &case.noise;
     let s = noise.scale;
     let mut rng = stream::chain_rng(case.run.seed.unwrap_or(0), NOISE_BASIS_STREAM, n as u64);
@@ -192,6 +254,9 @@ fn gradient_noise(
     Ok(match noise.structure {
         Structure::Isotropic | Structure::Matched => SymMatrix::Scaled { dim: n, scale: s },
         Structure::HessianAligned => {
+            let hessian = hessian
+                .dense()
+                .ok_or("hessian-aligned noise needs the dense Hessian, which does not fit here")?;
             let top = hessian
                 .self_adjoint_eigenvalues(faer::Side::Lower)
                 .map_err(|_| "the Hessian's eigendecomposition did not converge".to_owned())?
@@ -481,7 +546,20 @@ fn rank_estimates(
                 });
             }
             Estimator::Exact => {
-                let (rank, seconds) = exact_rank(p.hessian.as_ref(), DEFAULT_RANK_RTOL)?;
+                let (rank, seconds) = match &p.hessian {
+                    HessianForm::Dense(h) => exact_rank(h.as_ref(), DEFAULT_RANK_RTOL)?,
+                    // The plugin's eigenvalues: the same count, at the cost of asking for them.
+                    HessianForm::Spectrum(_) => {
+                        let started = Instant::now();
+                        let eigenvalues = required(p.objective.hessian_eigenvalues(), || {
+                            "the Hessian's eigenvalues are gone".to_owned()
+                        })?;
+                        (
+                            numerical_rank(&eigenvalues, DEFAULT_RANK_RTOL),
+                            started.elapsed().as_secs_f64(),
+                        )
+                    }
+                };
                 out.push(RankEstimate {
                     estimator: name.to_owned(),
                     rank: Estimate {

@@ -18,7 +18,6 @@ use crate::plugin::PluginDir;
 use crate::runner::{Prepared, prepare};
 use crate::sim::{CHAINS_PER_BLOCK, Objective, Sampler, SimConfig};
 use crate::suite::{Case, TimingSpec};
-use crate::theory::{ClosedForm, DEFAULT_RANK_RTOL};
 
 /// Version of `timings.json` (documented in `reports/README.md`).
 pub const TIMINGS_SCHEMA: u32 = 1;
@@ -293,15 +292,11 @@ fn time_part(
             .map_err(|e| e.to_string())
     };
     let closed_form = || {
-        ClosedForm::new(
-            p.hessian.as_ref(),
-            &p.precond,
-            &p.noise_cov,
-            DEFAULT_RANK_RTOL,
-        )
-        .and_then(|cf| cf.stationary_discrete(p.eta))
-        .map(drop)
-        .map_err(|e| e.to_string())
+        p.hessian
+            .closed_form(&p.precond, &p.noise_cov)
+            .and_then(|cf| cf.stationary_discrete(p.eta))
+            .map(drop)
+            .map_err(|e| e.to_string())
     };
     // One call first: a failing part is recorded, not benchmarked.
     let first = match part {

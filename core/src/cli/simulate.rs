@@ -130,7 +130,11 @@ pub(super) fn run(args: &Args) -> anyhow::Result<()> {
     let sim = sampler.run(&config, inputs.x0.as_deref())?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let z0 = inputs.x0.as_deref().map(|x0| cf.initial_offset(x0));
+    let z0 = inputs
+        .x0
+        .as_deref()
+        .map(|x0| cf.initial_offset(x0))
+        .transpose()?;
     let trace = sim
         .trace
         .iter()

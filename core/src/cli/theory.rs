@@ -143,7 +143,7 @@ pub(super) fn report(
 ) -> anyhow::Result<TheoryReport> {
     let discrete = cf.stationary_discrete(eta)?;
     let continuous = cf.stationary_continuous()?;
-    let z0 = x0.map(|x0| cf.initial_offset(x0));
+    let z0 = x0.map(|x0| cf.initial_offset(x0)).transpose()?;
     let curve = steps
         .iter()
         .map(|&step| {

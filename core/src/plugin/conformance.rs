@@ -348,6 +348,30 @@ fn check_objective(plugin: &Plugin, params: &str, report: &mut Report) {
         _ => {}
     }
 
+    match (objective.hessian_eigenvalues(), &hessian) {
+        (Ok(Some(mut claimed)), Ok(Some(h))) => {
+            report.record("Hessian eigenvalues equal the dense Hessian's", {
+                claimed.sort_by(f64::total_cmp);
+                let found: Vec<f64> = h.self_adjoint_eigenvalues(Side::Lower).unwrap_or_default();
+                let scale = found.iter().fold(1e-300_f64, |a, v| a.max(v.abs()));
+                let worst = claimed
+                    .iter()
+                    .zip(&found)
+                    .fold(0.0_f64, |a, (c, f)| a.max((c - f).abs()))
+                    / scale;
+                if found.len() != claimed.len() {
+                    Err("the dense Hessian's eigendecomposition did not converge".to_owned())
+                } else if worst <= 1e-9 {
+                    Ok(format!("largest difference {worst:.1e} of λ_max"))
+                } else {
+                    Err(format!("largest difference {worst:.3e} of λ_max"))
+                }
+            })
+        }
+        (Err(e), _) => report.record("Hessian eigenvalues", Err(e.to_string())),
+        _ => {}
+    }
+
     match objective.gradient_noise() {
         Ok(Some(c)) => report.record(
             "gradient-noise covariance symmetric positive semi-definite",

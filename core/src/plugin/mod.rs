@@ -181,6 +181,7 @@ impl PluginInfo {
             (CAP_HESSIAN_VECTOR, "hessian-vector"),
             (CAP_TRUE_RANK, "true-rank"),
             (CAP_GRADIENT_NOISE, "gradient-noise"),
+            (CAP_HESSIAN_SPECTRUM, "hessian-spectrum"),
             (CAP_ONLINE, "online"),
         ]
         .into_iter()

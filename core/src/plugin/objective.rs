@@ -6,7 +6,8 @@ use std::ffi::c_void;
 
 use faer::Mat;
 use ldbench_sdk::abi::{
-    CAP_GRADIENT_NOISE, CAP_HESSIAN, CAP_HESSIAN_VECTOR, ObjectiveInfo, ObjectiveVTable,
+    CAP_GRADIENT_NOISE, CAP_HESSIAN, CAP_HESSIAN_SPECTRUM, CAP_HESSIAN_VECTOR, ObjectiveInfo,
+    ObjectiveVTable,
 };
 
 use super::{Kind, Plugin, PluginError};
@@ -105,6 +106,24 @@ impl PluginObjective {
             CAP_GRADIENT_NOISE,
             self.vtable().gradient_noise,
         )
+    }
+
+    /// The n eigenvalues of H at θ*, checked finite, when the plugin has `CAP_HESSIAN_SPECTRUM`.
+    pub fn hessian_eigenvalues(&self) -> Result<Option<Vec<f64>>, PluginError> {
+        let (Some(f), true) = (
+            self.vtable().hessian_eigenvalues,
+            self.has(CAP_HESSIAN_SPECTRUM),
+        ) else {
+            return Ok(None);
+        };
+        let n = self.info.dim;
+        let mut out = vec![0.0; n];
+        self.plugin.call("hessian_eigenvalues", |err| {
+            // SAFETY: a live state and an output of n values.
+            unsafe { f(self.state, out.as_mut_ptr(), n, err) }
+        })?;
+        self.plugin.check_finite("Hessian eigenvalues", &out)?;
+        Ok(Some(out))
     }
 
     /// H v for the columns of the n×m block `v`, when the plugin has `CAP_HESSIAN_VECTOR`.

@@ -63,6 +63,21 @@ pub enum TheoryError {
     /// The eigendecomposition did not converge.
     #[error("the eigendecomposition of G^(1/2) H G^(1/2) did not converge (non-finite input?)")]
     NoConvergence,
+    /// The closed form from eigenvalues alone needs G and Σ to be multiples of I.
+    #[error(
+        "{what} is not a multiple of I, which the closed form from the Hessian's eigenvalues alone \
+         needs (without a dense Hessian: use G = αI and isotropic or matched noise)"
+    )]
+    NotScaled {
+        /// Which input.
+        what: &'static str,
+    },
+    /// Built from eigenvalues alone, the closed form cannot project an initial offset.
+    #[error(
+        "this closed form was built from the Hessian's eigenvalues alone, so it cannot project an \
+         initial offset x0; give the dense Hessian"
+    )]
+    NoEigenvectors,
     /// The step size is not a positive finite number.
     #[error("the step size eta = {eta} must be a positive finite number")]
     InvalidStep {
@@ -136,8 +151,8 @@ pub struct Matched {
 /// The closed form for one (H, G, Σ): spectrum of GH and per-direction noise, ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct ClosedForm {
-    factor: SymFactor,
-    eigvecs: Mat<f64>,
+    /// L and W, to project an initial offset; absent when built from eigenvalues alone.
+    basis: Option<(SymFactor, Mat<f64>)>,
     directions: Vec<Direction>,
     rank_rtol: f64,
     matched: Matched,
@@ -203,11 +218,60 @@ impl ClosedForm {
             })
             .collect();
         Ok(ClosedForm {
-            factor,
-            eigvecs,
+            basis: Some((factor, eigvecs)),
             directions,
             rank_rtol,
             matched: matched_relation(&whitened_noise),
+        })
+    }
+
+    /// The closed form from H's eigenvalues alone, for G = αI and Σ = cI: then GH has eigenvalues
+    /// αμ_i and every direction sees the noise s_i = αc, so no n×n matrix is needed — the path for
+    /// problems whose dense Hessian would not fit. Initial offsets cannot be projected (no
+    /// eigenvectors): [`ClosedForm::initial_offset`] refuses them.
+    pub fn from_spectrum(
+        hessian_eigenvalues: &[f64],
+        precond: &SymMatrix,
+        noise_cov: &SymMatrix,
+        rank_rtol: f64,
+    ) -> Result<Self, TheoryError> {
+        let n = hessian_eigenvalues.len();
+        let scale_of = |m: &SymMatrix, what: &'static str| match m {
+            SymMatrix::Scaled { dim, scale } if *dim == n => Ok(*scale),
+            SymMatrix::Scaled { dim, .. } => Err(TheoryError::Dimension {
+                hessian: n,
+                what,
+                found: *dim,
+            }),
+            _ => Err(TheoryError::NotScaled { what }),
+        };
+        let alpha = scale_of(precond, "the preconditioner G")?;
+        let c = scale_of(noise_cov, "the noise covariance")?;
+        if !(alpha > 0.0 && alpha.is_finite()) {
+            return Err(TheoryError::Precond(DefinitenessError::DiagonalEntry {
+                index: 0,
+                value: alpha,
+                requirement: "positive",
+            }));
+        }
+        let mut lambda: Vec<f64> = hessian_eigenvalues.iter().map(|mu| alpha * mu).collect();
+        lambda.sort_by(f64::total_cmp);
+        let scale = lambda.iter().fold(0.0_f64, |a, l| a.max(l.abs()));
+        Ok(ClosedForm {
+            basis: None,
+            directions: lambda
+                .iter()
+                .map(|&l| Direction {
+                    lambda: l,
+                    noise: alpha * c,
+                    nonzero: l.abs() > rank_rtol * scale,
+                })
+                .collect(),
+            rank_rtol,
+            matched: Matched {
+                sigma2: alpha * c,
+                relative_residual: 0.0,
+            },
         })
     }
 
@@ -280,11 +344,12 @@ impl ClosedForm {
     }
 
     /// z0 = Wᵀ L⁻¹ x_0, the initial offset θ_0 − θ* in eigen-coordinates.
-    pub fn initial_offset(&self, x0: &[f64]) -> Vec<f64> {
-        let y = self.factor.solve_lower(x0);
-        (0..self.dim())
-            .map(|i| (0..self.dim()).map(|j| self.eigvecs[(j, i)] * y[j]).sum())
-            .collect()
+    pub fn initial_offset(&self, x0: &[f64]) -> Result<Vec<f64>, TheoryError> {
+        let (factor, eigvecs) = self.basis.as_ref().ok_or(TheoryError::NoEigenvectors)?;
+        let y = factor.solve_lower(x0);
+        Ok((0..self.dim())
+            .map(|i| (0..self.dim()).map(|j| eigvecs[(j, i)] * y[j]).sum())
+            .collect())
     }
 
     /// E[f(θ_t)] − f* of the continuous dynamics at time `time`, from offset `z0` (None: x_0 = 0).
@@ -499,7 +564,7 @@ mod tests {
         let cf =
             ClosedForm::new(h.as_ref(), &g, &SymMatrix::identity(3), DEFAULT_RANK_RTOL).unwrap();
         let x0 = [1.0, -2.0, 0.5];
-        let z0 = cf.initial_offset(&x0);
+        let z0 = cf.initial_offset(&x0).unwrap();
         let offset_loss = 0.5
             * (0..3)
                 .map(|i| (0..3).map(|j| x0[i] * h[(i, j)] * x0[j]).sum::<f64>())

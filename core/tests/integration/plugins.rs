@@ -217,7 +217,7 @@ fn missing_foreign_and_incompatible_libraries_are_refused_by_name() {
     assert!(not_plugin.to_string().contains("libfixture_not_a_plugin"));
     match dir.load("fixture-future-abi").unwrap_err() {
         PluginError::AbiMismatch {
-            expected: 1,
+            expected: ldbench_sdk::abi::ABI_VERSION,
             found: 999,
             file,
         } => assert!(file.ends_with("libfixture_future_abi.so")),

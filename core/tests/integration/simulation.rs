@@ -157,7 +157,7 @@ fn the_trace_follows_the_discrete_curve_from_an_offset() {
     let g = SymMatrix::identity(4);
     let sampler = Sampler::new(&objective, &g, &sigma).unwrap();
     let x0 = [2.0, -1.0, 1.5, 3.0];
-    let z0 = cf.initial_offset(&x0);
+    let z0 = cf.initial_offset(&x0).unwrap();
     let config = SimConfig {
         thin: 10,
         seed: 3,

@@ -126,7 +126,7 @@ fn discrete_curve_matches_the_lyapunov_recursion_from_an_offset() {
     );
     let eta = 1.2 / cf.lambda_max();
     let x0: Vec<f64> = (0..7).map(|_| rng.normal()).collect();
-    let z0 = cf.initial_offset(&x0);
+    let z0 = cf.initial_offset(&x0).unwrap();
     let b = Mat::<f64>::identity(7, 7) - &g * &h * faer::Scale(eta);
     let noise = &g * &sigma * &g * faer::Scale(eta);
     let mut s = Mat::from_fn(7, 7, |i, j| x0[i] * x0[j]);
@@ -148,7 +148,9 @@ fn continuous_curve_is_the_small_step_limit_of_the_discrete_one() {
     let mut rng = Random::new(5);
     let (h, g, sigma) = non_commuting_case(&mut rng);
     let cf = closed_form(&h, &SymMatrix::Dense(g), &SymMatrix::Dense(sigma));
-    let z0 = cf.initial_offset(&[1.0, 0.0, -1.0, 2.0, 0.5, 0.0, 1.0]);
+    let z0 = cf
+        .initial_offset(&[1.0, 0.0, -1.0, 2.0, 0.5, 0.0, 1.0])
+        .unwrap();
     let time = 0.7 / cf.lambda_max();
     let eta = time / 1e5;
     let discrete = cf.discrete_at(100_000, eta, Some(&z0)).unwrap();
@@ -342,4 +344,45 @@ fn fact_7_deep_linear_network_hessian_has_rank_d_squared_and_the_predicted_spect
             "{found:?} vs {predicted:?}"
         );
     }
+}
+
+#[test]
+fn the_closed_form_from_eigenvalues_alone_equals_the_full_one_for_scaled_g_and_sigma() {
+    use ldbench::linalg::{random_orthogonal, with_spectrum};
+    use rand::SeedableRng;
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(4);
+    // Rank 6 of n = 9, spread spectrum, random basis; G = 0.7 I, Σ = 3e-3 I.
+    let spectrum = [0.0, 0.0, 0.0, 0.05, 0.3, 1.0, 2.0, 5.0, 9.0];
+    let h = with_spectrum(&random_orthogonal(9, &mut rng), &spectrum);
+    let g = SymMatrix::Scaled { dim: 9, scale: 0.7 };
+    let sigma = SymMatrix::Scaled {
+        dim: 9,
+        scale: 3e-3,
+    };
+    let full = ClosedForm::new(h.as_ref(), &g, &sigma, DEFAULT_RANK_RTOL).unwrap();
+    let light = ClosedForm::from_spectrum(&spectrum, &g, &sigma, DEFAULT_RANK_RTOL).unwrap();
+    assert_eq!(light.rank(), full.rank());
+    assert!(relative_difference(light.lambda_max(), full.lambda_max()) < 1e-12);
+    let eta = 0.2;
+    for k in [1, 10, 100] {
+        assert!(
+            relative_difference(
+                light.discrete_at(k, eta, None).unwrap(),
+                full.discrete_at(k, eta, None).unwrap()
+            ) < 1e-10
+        );
+    }
+    assert!(
+        relative_difference(
+            light.stationary_continuous().unwrap(),
+            full.stationary_continuous().unwrap()
+        ) < 1e-12
+    );
+    assert_eq!(light.matched_sigma2(DEFAULT_MATCHED_RTOL), Some(0.7 * 3e-3));
+    // Without eigenvectors an initial offset cannot be projected; a dense G is refused.
+    assert!(light.initial_offset(&[1.0; 9]).is_err());
+    let dense_g = SymMatrix::Diagonal(vec![1.0; 9]);
+    let err =
+        ClosedForm::from_spectrum(&spectrum, &dense_g, &sigma, DEFAULT_RANK_RTOL).unwrap_err();
+    assert!(err.to_string().contains("multiple of I"), "{err}");
 }

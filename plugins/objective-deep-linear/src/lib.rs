@@ -91,8 +91,11 @@ impl DeepLinear {
 
 impl Objective for DeepLinear {
     type Params = Params;
-    const CAPABILITIES: u64 =
-        abi::CAP_HESSIAN | abi::CAP_HESSIAN_VECTOR | abi::CAP_TRUE_RANK | abi::CAP_GRADIENT_NOISE;
+    const CAPABILITIES: u64 = abi::CAP_HESSIAN
+        | abi::CAP_HESSIAN_VECTOR
+        | abi::CAP_TRUE_RANK
+        | abi::CAP_GRADIENT_NOISE
+        | abi::CAP_HESSIAN_SPECTRUM;
 
     fn new(p: Params, seed: u64) -> Result<Self> {
         if !(p.label_noise.is_finite() && p.label_noise >= 0.0) {
@@ -281,6 +284,30 @@ impl Objective for DeepLinear {
         // The per-sample gradient at θ* is −2 Jₓᵀ ε with E[JₓᵀJₓ] = JᵀJ = H/2: C = 4 s² H/2.
         self.hessian(out)?;
         out.iter_mut().for_each(|c| *c *= 2.0 * self.label_variance);
+        Ok(())
+    }
+
+    /// THEORY §7 fact 7: the d² nonzero eigenvalues λ_ij = 2 Σ_k μ_i^{2k/L} μ_j^{2(L−1−k)/L} over
+    /// pairs of eigenvalues μ of T, whatever point of the minimum manifold; the rest are zero.
+    fn hessian_eigenvalues(&self, out: &mut [f64]) -> Result<()> {
+        let mu = self
+            .target
+            .self_adjoint_eigenvalues(ldbench_plugin_linalg::faer::Side::Lower)
+            .map_err(|_| "the eigendecomposition of Σ_yx did not converge")?;
+        let l = self.depth as f64;
+        out.fill(0.0);
+        for (slot, (mi, mj)) in out
+            .iter_mut()
+            .zip(mu.iter().flat_map(|mi| mu.iter().map(move |mj| (mi, mj))))
+        {
+            *slot = 2.0
+                * (0..self.depth)
+                    .map(|k| {
+                        let k = k as f64;
+                        mi.powf(2.0 * k / l) * mj.powf(2.0 * (l - 1.0 - k) / l)
+                    })
+                    .sum::<f64>();
+        }
         Ok(())
     }
 

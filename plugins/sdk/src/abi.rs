@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_void};
 
 /// The ABI version this SDK implements. The host refuses any other.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Name of the one exported symbol, a [`DescriptorFn`].
 pub const DESCRIPTOR_SYMBOL: &str = "ldbench_plugin_descriptor";
@@ -34,6 +34,9 @@ pub const CAP_TRUE_RANK: u64 = 1 << 2;
 pub const CAP_GRADIENT_NOISE: u64 = 1 << 3;
 /// Preconditioner capability: the online (adaptive) mode ([`PrecondVTable::observe`]).
 pub const CAP_ONLINE: u64 = 1 << 4;
+/// Objective capability: the eigenvalues of H at θ* without H itself
+/// ([`ObjectiveVTable::hessian_eigenvalues`]), for problems too large for a dense Hessian.
+pub const CAP_HESSIAN_SPECTRUM: u64 = 1 << 5;
 
 /// [`PrecondVTable::structure`]: G = α I.
 pub const STRUCTURE_SCALED_IDENTITY: u32 = 0;
@@ -187,6 +190,16 @@ pub struct ObjectiveVTable {
     >,
     /// Writes the gradient-noise covariance at θ* (n×n). Present with [`CAP_GRADIENT_NOISE`].
     pub gradient_noise: Option<
+        unsafe extern "C" fn(
+            state: *const c_void,
+            out: *mut f64,
+            n: usize,
+            err: *mut ErrorMessage,
+        ) -> i32,
+    >,
+    /// Writes the n eigenvalues of H at θ* (any order). Present with [`CAP_HESSIAN_SPECTRUM`].
+    /// (Added in ABI version 2.)
+    pub hessian_eigenvalues: Option<
         unsafe extern "C" fn(
             state: *const c_void,
             out: *mut f64,

@@ -226,6 +226,19 @@ unsafe extern "C" fn objective_gradient_noise<T: Objective>(
     })
 }
 
+unsafe extern "C" fn objective_hessian_eigenvalues<T: Objective>(
+    state: *const c_void,
+    out: *mut f64,
+    n: usize,
+    err: *mut ErrorMessage,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: a live state and an output of n values from the host.
+        let o = unsafe { object::<T>(state) }?;
+        o.hessian_eigenvalues(unsafe { output(out, n) }?)
+    })
+}
+
 unsafe extern "C" fn objective_hessian_vector<T: Objective>(
     state: *const c_void,
     v: *const f64,
@@ -263,6 +276,11 @@ pub const fn objective_vtable<T: Objective>() -> ObjectiveVTable {
         },
         gradient_noise: if caps & CAP_GRADIENT_NOISE != 0 {
             Some(objective_gradient_noise::<T>)
+        } else {
+            None
+        },
+        hessian_eigenvalues: if caps & CAP_HESSIAN_SPECTRUM != 0 {
+            Some(objective_hessian_eigenvalues::<T>)
         } else {
             None
         },

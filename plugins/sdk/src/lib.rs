@@ -102,6 +102,12 @@ pub trait Objective: Sized + Sync + 'static {
     fn gradient_noise(&self, _out: &mut [f64]) -> Result<()> {
         Err("this objective has no gradient-noise model".into())
     }
+
+    /// The n eigenvalues of H at θ*, with `abi::CAP_HESSIAN_SPECTRUM`: lets the host build the
+    /// closed form (for G and Σ multiples of I) where a dense Hessian would not fit.
+    fn hessian_eigenvalues(&self, _out: &mut [f64]) -> Result<()> {
+        Err("this objective does not know its Hessian's eigenvalues".into())
+    }
 }
 
 /// What a preconditioner is built from: what an optimizer would know at θ*.
