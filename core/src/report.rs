@@ -89,15 +89,20 @@ fn scenario(r: &Record) -> String {
     text
 }
 
-/// Preconditioner labels in first-seen order, each with a color.
-fn preconditioners(ok: &[(&Record, &Outcome)]) -> Vec<String> {
-    let mut labels: Vec<String> = Vec::new();
-    for (r, _) in ok {
-        if !labels.contains(&r.case.preconditioner.label) {
-            labels.push(r.case.preconditioner.label.clone());
+/// The distinct items, in first-seen order (series of a chart, each with a color).
+fn distinct(items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
         }
     }
-    labels
+    seen
+}
+
+/// Preconditioner labels in first-seen order.
+fn preconditioners(ok: &[(&Record, &Outcome)]) -> Vec<String> {
+    distinct(ok.iter().map(|(r, _)| r.case.preconditioner.label.clone()))
 }
 
 /// The legend box, the same on every chart.
@@ -379,14 +384,7 @@ fn comparison(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
 }
 
 fn scenario_list(ok: &[(&Record, &Outcome)]) -> Vec<String> {
-    let mut scenarios: Vec<String> = Vec::new();
-    for (r, _) in ok {
-        let s = scenario(r);
-        if !scenarios.contains(&s) {
-            scenarios.push(s);
-        }
-    }
-    scenarios
+    distinct(ok.iter().map(|(r, _)| scenario(r)))
 }
 
 /// For each scenario, each preconditioner's stationary loss relative to the best one (1 = wins).
@@ -647,15 +645,10 @@ fn rank_plots(dir: &Path, ok: &[(&Record, &Outcome)]) -> DrawResult<Option<Figur
 
 /// The estimators present in the records, in first-seen order.
 fn estimator_names(ok: &[(&Record, &Outcome)]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for (_, o) in ok {
-        for e in &o.rank_estimates {
-            if !names.contains(&e.estimator) {
-                names.push(e.estimator.clone());
-            }
-        }
-    }
-    names
+    distinct(
+        ok.iter()
+            .flat_map(|(_, o)| o.rank_estimates.iter().map(|e| e.estimator.clone())),
+    )
 }
 
 fn truth(o: &Outcome) -> f64 {
@@ -886,12 +879,7 @@ fn timing_plot(dir: &Path, timings: &[Timing]) -> DrawResult<Option<Figure>> {
             .y_label_formatter(&sci)
             .x_label_formatter(&|v| format!("{v:.0}"))
             .draw()?;
-        let mut series: Vec<String> = Vec::new();
-        for (t, _) in &of_part {
-            if !series.iter().any(|s| s == t.plugin()) {
-                series.push(t.plugin().to_owned());
-            }
-        }
+        let series = distinct(of_part.iter().map(|(t, _)| t.plugin().to_owned()));
         for (i, name) in series.iter().enumerate() {
             let c = color(i);
             // Pairs that differ only in the other plugin repeat a point: one per n is enough

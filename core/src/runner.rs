@@ -33,8 +33,13 @@ const NOISE_BASIS_STREAM: u64 = u64::MAX;
 pub enum HessianForm {
     /// n×n.
     Dense(Mat<f64>),
-    /// The n eigenvalues, from the objective plugin.
-    Spectrum(Vec<f64>),
+    /// The n eigenvalues, from the objective plugin, and the seconds that call took.
+    Spectrum {
+        /// The eigenvalues.
+        eigenvalues: Vec<f64>,
+        /// The cost of asking for them.
+        seconds: f64,
+    },
 }
 
 impl HessianForm {
@@ -42,7 +47,7 @@ impl HessianForm {
     pub fn dense(&self) -> Option<&Mat<f64>> {
         match self {
             HessianForm::Dense(h) => Some(h),
-            HessianForm::Spectrum(_) => None,
+            HessianForm::Spectrum { .. } => None,
         }
     }
 
@@ -56,7 +61,7 @@ impl HessianForm {
             HessianForm::Dense(h) => {
                 ClosedForm::new(h.as_ref(), precond, noise_cov, DEFAULT_RANK_RTOL)
             }
-            HessianForm::Spectrum(eigenvalues) => {
+            HessianForm::Spectrum { eigenvalues, .. } => {
                 ClosedForm::from_spectrum(eigenvalues, precond, noise_cov, DEFAULT_RANK_RTOL)
             }
         }
@@ -93,7 +98,8 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
     let n = objective.dim();
     // The dense Hessian where it fits and the plugin gives it; else its eigenvalues, when the
     // plugin knows them.
-    let dense = if check_memory(case, n, DENSE_MATRICES).is_ok() {
+    let dense_fits = check_memory(case, n, DENSE_MATRICES);
+    let dense = if dense_fits.is_ok() {
         objective.hessian()
     } else {
         Ok(None)
@@ -102,12 +108,17 @@ pub fn prepare(case: &Case, plugins: &PluginDir) -> Result<Prepared, String> {
         Ok(Some(h)) => HessianForm::Dense(h),
         _ if objective.has(CAP_HESSIAN_SPECTRUM) => {
             check_memory(case, n, SPECTRUM_MATRICES)?;
-            HessianForm::Spectrum(required(objective.hessian_eigenvalues(), || {
+            let started = Instant::now();
+            let eigenvalues = required(objective.hessian_eigenvalues(), || {
                 format!("{} offers no Hessian eigenvalues", case.objective.plugin)
-            })?)
+            })?;
+            HessianForm::Spectrum {
+                eigenvalues,
+                seconds: started.elapsed().as_secs_f64(),
+            }
         }
         dense => {
-            check_memory(case, n, DENSE_MATRICES)?;
+            dense_fits?;
             HessianForm::Dense(required(dense, || {
                 format!(
                     "{} offers no dense Hessian (nor its eigenvalues), which the closed form needs",
@@ -507,19 +518,18 @@ fn rank_estimates(
     let mut out = Vec::new();
     for estimator in &case.rank.estimators {
         let name = estimator.name();
-        let from_chains = |means: &[f64], sigma2: f64| {
-            let values: Vec<f64> = means.iter().map(|m| 4.0 * m / sigma2).collect();
-            RankEstimate::from_runs(name, &values, truth, gradients, seconds)
-        };
         match estimator {
-            Estimator::Paper => {
-                if let Some(s) = rank_sigma2 {
-                    out.push(from_chains(&sim.chain_means.excess_loss, s));
-                }
-            }
-            Estimator::Corrected => {
-                if let Some(s) = rank_sigma2 {
-                    out.push(from_chains(&sim.chain_means.corrected_excess_loss, s));
+            Estimator::Paper | Estimator::Corrected => {
+                let means = if *estimator == Estimator::Paper {
+                    &sim.chain_means.excess_loss
+                } else {
+                    &sim.chain_means.corrected_excess_loss
+                };
+                if let Some(sigma2) = rank_sigma2 {
+                    let values: Vec<f64> = means.iter().map(|m| 4.0 * m / sigma2).collect();
+                    out.push(RankEstimate::from_runs(
+                        name, &values, truth, gradients, seconds,
+                    ));
                 }
             }
             Estimator::Kpm => {
@@ -549,16 +559,10 @@ fn rank_estimates(
                 let (rank, seconds) = match &p.hessian {
                     HessianForm::Dense(h) => exact_rank(h.as_ref(), DEFAULT_RANK_RTOL)?,
                     // The plugin's eigenvalues: the same count, at the cost of asking for them.
-                    HessianForm::Spectrum(_) => {
-                        let started = Instant::now();
-                        let eigenvalues = required(p.objective.hessian_eigenvalues(), || {
-                            "the Hessian's eigenvalues are gone".to_owned()
-                        })?;
-                        (
-                            numerical_rank(&eigenvalues, DEFAULT_RANK_RTOL),
-                            started.elapsed().as_secs_f64(),
-                        )
-                    }
+                    HessianForm::Spectrum {
+                        eigenvalues,
+                        seconds,
+                    } => (numerical_rank(eigenvalues, DEFAULT_RANK_RTOL), *seconds),
                 };
                 out.push(RankEstimate {
                     estimator: name.to_owned(),
@@ -720,6 +724,12 @@ pub fn run_suite(
     progress: &(dyn Fn(&Record) + Sync),
 ) -> anyhow::Result<()> {
     use rayon::prelude::*;
+    if jobs > 1 {
+        // Cases run side by side on this pool: a case's eigendecompositions on it would queue
+        // behind the other cases' simulation blocks, and their measured cost (the exact rank's
+        // seconds) would be mostly waiting. faer's setting is process-wide.
+        faer::set_global_parallelism(faer::Par::Seq);
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()?;

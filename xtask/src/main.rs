@@ -217,21 +217,24 @@ fn build_everything(root: &Path) -> anyhow::Result<()> {
     )
 }
 
+/// Builds the ldbench binary in release, with cargo's `extra` arguments (more packages, --quiet).
+fn build_ldbench(root: &Path, extra: &[&str]) -> anyhow::Result<()> {
+    let mut args = vec![
+        "build",
+        "--release",
+        "--package",
+        "ldbench-core",
+        "--bin",
+        "ldbench",
+    ];
+    args.extend_from_slice(extra);
+    cargo(root, &args)
+}
+
 /// Builds ldbench and runs `ldbench <command> <args>` from the workspace root, passing its
 /// exit code on (compare exits with 1 on a regression).
 fn ldbench_passthrough(root: &Path, command: &str, args: &[String]) -> anyhow::Result<()> {
-    cargo(
-        root,
-        &[
-            "build",
-            "--release",
-            "--package",
-            "ldbench-core",
-            "--bin",
-            "ldbench",
-            "--quiet",
-        ],
-    )?;
+    build_ldbench(root, &["--quiet"])?;
     let status = Command::new(release_dir(root).join("ldbench"))
         .arg(command)
         .args(args)
@@ -358,19 +361,7 @@ fn release_dir(root: &Path) -> PathBuf {
 }
 
 fn plugin_test(root: &Path, name: &str, params: &str) -> anyhow::Result<()> {
-    cargo(
-        root,
-        &[
-            "build",
-            "--release",
-            "--package",
-            "ldbench-core",
-            "--bin",
-            "ldbench",
-            "--package",
-            name,
-        ],
-    )?;
+    build_ldbench(root, &["--package", name])?;
     let release = release_dir(root);
     let status = Command::new(release.join("ldbench"))
         .args(["plugin-test", name, "--params", params, "--plugin-dir"])

@@ -356,12 +356,6 @@ pub(super) fn run(args: &RunArgs) -> anyhow::Result<()> {
         (_, true) => Existing::Overwrite,
         _ => Existing::Refuse,
     };
-    if args.jobs > 1 {
-        // Cases already run side by side: a case's eigendecompositions on the shared thread pool
-        // would queue behind the other cases' simulation blocks, and their measured cost (the
-        // exact rank's seconds) would be mostly waiting.
-        faer::set_global_parallelism(faer::Par::Seq);
-    }
     let (results, done) = ResultsFile::open(&out, existing)?;
     let done_keys: std::collections::BTreeSet<&str> =
         done.iter().map(|r| r.case.key.as_str()).collect();

@@ -63,6 +63,38 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A suite run by [`run_inline`].
+struct InlineRun {
+    /// The scratch folder, deleted when this is dropped.
+    _dir: tempfile::TempDir,
+    /// The report folder.
+    out: PathBuf,
+    records: Vec<Record>,
+    stderr: String,
+}
+
+/// Runs the suite `toml` (quiet) into a fresh folder's `out/`; it must succeed.
+fn run_inline(toml: &str) -> InlineRun {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.toml");
+    std::fs::write(&suite, toml).unwrap();
+    let out = dir.path().join("out");
+    let run = ldbench(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    InlineRun {
+        records: read_records(&out.join("results.jsonl"), false).unwrap(),
+        stderr: text(&run.stderr),
+        out,
+        _dir: dir,
+    }
+}
+
 #[test]
 fn smoke_suite_runs_resumes_and_reports() {
     let dir = tempfile::tempdir().unwrap();
@@ -350,10 +382,8 @@ fn killing_the_runner_loses_and_duplicates_nothing() {
 
 #[test]
 fn faulty_plugins_and_a_hang_fail_their_cases_and_the_suite_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("faulty.toml");
-    std::fs::write(
-        &suite,
+    let started = std::time::Instant::now();
+    let run = run_inline(
         r#"
 description = "Faults: a panic, a NaN gradient and a call that never returns, beside healthy cases."
 [run]
@@ -373,23 +403,12 @@ params = { dim = 5 }
 [[preconditioner]]
 plugin = "precond-sgd"
 "#,
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let started = std::time::Instant::now();
-    let run = ldbench(&[
-        "run",
-        suite.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(run.status.success(), "{}", text(&run.stderr));
+    );
+    let records = &run.records;
     assert!(
         started.elapsed().as_secs_f64() < 60.0,
         "the hang held the suite up"
     );
-    let records = read_records(&out.join("results.jsonl"), false).unwrap();
     let outcome = |i: usize| {
         (
             records[i].status,
@@ -421,7 +440,7 @@ plugin = "precond-sgd"
         Status::Ok,
         "the healthy objective's case is intact"
     );
-    assert!(text(&run.stderr).contains("case 3 failed: timed out"));
+    assert!(run.stderr.contains("case 3 failed: timed out"));
 }
 
 #[test]
@@ -499,12 +518,9 @@ fn a_second_run_into_a_busy_folder_is_refused() {
 
 #[test]
 fn every_rank_estimator_reports_its_estimate_and_its_cost() {
-    let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("ranks.toml");
     // Matched noise on a quadratic of rank 20 (n = 60, eigenvalues from 1 to 1/100 of λ_max:
     // a gap for KPM), with every estimator.
-    std::fs::write(
-        &suite,
+    let run = run_inline(
         r#"
 seed = 3
 [run]
@@ -523,18 +539,8 @@ params = { dim = 60, rank = 20, basis = "random", spectrum = "log-uniform", cond
 [[preconditioner]]
 plugin = "precond-sgd"
 "#,
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let run = ldbench(&[
-        "run",
-        suite.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(run.status.success(), "{}", text(&run.stderr));
-    let records = read_records(&out.join("results.jsonl"), false).unwrap();
+    );
+    let (records, out) = (&run.records, &run.out);
     let o = records[0].outcome.as_ref().unwrap();
     let by_name = |name: &str| {
         o.rank_estimates
@@ -571,12 +577,9 @@ plugin = "precond-sgd"
 
 #[test]
 fn beyond_a_dense_hessian_the_closed_form_comes_from_the_plugins_eigenvalues() {
-    let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("wide.toml");
     // Width 48 at depth 5: n = 11 520, above the plugin's dense-Hessian limit (8192), so the
     // runner takes the eigenvalues (THEORY fact 7) and builds the closed form from them.
-    std::fs::write(
-        &suite,
+    let run = run_inline(
         r#"
 seed = 5
 [run]
@@ -595,18 +598,8 @@ params = { depth = 5, width = 48 }
 [[preconditioner]]
 plugin = "precond-sgd"
 "#,
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let run = ldbench(&[
-        "run",
-        suite.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(run.status.success(), "{}", text(&run.stderr));
-    let records = read_records(&out.join("results.jsonl"), false).unwrap();
+    );
+    let records = &run.records;
     let o = records[0].outcome.as_ref().expect("the case ran");
     assert_eq!((o.dim, o.rank), (11_520, 48 * 48));
     let exact = o

@@ -200,17 +200,33 @@ unsafe extern "C" fn objective_value_and_gradient<T: Objective>(
     })
 }
 
+/// The body of an entry that fills `len` host-owned values from the state with `fill` (one of
+/// the objective's optional outputs).
+///
+/// # Safety
+/// `state` must come from `create` for `T` and `out` must hold `len` values (when `len` is Ok).
+unsafe fn fill_output<T: Objective>(
+    state: *const c_void,
+    out: *mut f64,
+    len: Result<usize>,
+    err: *mut ErrorMessage,
+    fill: fn(&T, &mut [f64]) -> Result<()>,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: the caller's contract.
+        let o = unsafe { object::<T>(state) }?;
+        fill(o, unsafe { output(out, len?) }?)
+    })
+}
+
 unsafe extern "C" fn objective_hessian<T: Objective>(
     state: *const c_void,
     out: *mut f64,
     n: usize,
     err: *mut ErrorMessage,
 ) -> i32 {
-    guard(err, || {
-        // SAFETY: a live state and an n×n output from the host.
-        let o = unsafe { object::<T>(state) }?;
-        o.hessian(unsafe { output(out, checked_len(n, n)?) }?)
-    })
+    // SAFETY: a live state and an n×n output from the host.
+    unsafe { fill_output(state, out, checked_len(n, n), err, T::hessian) }
 }
 
 unsafe extern "C" fn objective_gradient_noise<T: Objective>(
@@ -219,11 +235,8 @@ unsafe extern "C" fn objective_gradient_noise<T: Objective>(
     n: usize,
     err: *mut ErrorMessage,
 ) -> i32 {
-    guard(err, || {
-        // SAFETY: a live state and an n×n output from the host.
-        let o = unsafe { object::<T>(state) }?;
-        o.gradient_noise(unsafe { output(out, checked_len(n, n)?) }?)
-    })
+    // SAFETY: a live state and an n×n output from the host.
+    unsafe { fill_output(state, out, checked_len(n, n), err, T::gradient_noise) }
 }
 
 unsafe extern "C" fn objective_hessian_eigenvalues<T: Objective>(
@@ -232,11 +245,8 @@ unsafe extern "C" fn objective_hessian_eigenvalues<T: Objective>(
     n: usize,
     err: *mut ErrorMessage,
 ) -> i32 {
-    guard(err, || {
-        // SAFETY: a live state and an output of n values from the host.
-        let o = unsafe { object::<T>(state) }?;
-        o.hessian_eigenvalues(unsafe { output(out, n) }?)
-    })
+    // SAFETY: a live state and an output of n values from the host.
+    unsafe { fill_output(state, out, Ok(n), err, T::hessian_eigenvalues) }
 }
 
 unsafe extern "C" fn objective_hessian_vector<T: Objective>(
