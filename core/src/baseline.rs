@@ -324,13 +324,24 @@ impl Places {
         )
     }
 
-    /// The latest run of every suite of `like`: `reports/<suite>/`.
+    /// The latest run of every suite of `like` that has one, `reports/<suite>/` (the others are
+    /// then listed as not compared).
     pub fn latest(&self, like: &Baseline) -> anyhow::Result<Baseline> {
         let mut latest = Baseline::new("latest run");
         for suite in like.suites.keys() {
             let dir = self.reports.join(suite);
+            if !dir.join(ResultsFile::NAME).exists() {
+                continue;
+            }
             let (_, b) = SuiteBaseline::from_report(&dir)?;
             latest.suites.insert(suite.clone(), b);
+        }
+        if latest.suites.is_empty() {
+            bail!(
+                "no latest run of {} in {}: run one first (cargo xtask bench suites/<suite>.toml)",
+                like.suites.keys().cloned().collect::<Vec<_>>().join(", "),
+                self.reports.display()
+            );
         }
         Ok(latest)
     }
