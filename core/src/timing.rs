@@ -342,7 +342,9 @@ fn time_part(
                     .is_ok()
             })
         }),
-        Part::Apply => group.bench_function(id, |b| b.iter(|| p.precond_plugin.apply(&theta))),
+        Part::Apply => group.bench_function(id, |b| {
+            b.iter(|| p.precond_plugin.apply_into(&theta, &mut grad).is_ok())
+        }),
         Part::Step => group.bench_function(id, |b| {
             // A run of `iters` steps: the per-step cost is the slope, the run's set-up the
             // intercept of criterion's regression.

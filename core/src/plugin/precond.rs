@@ -142,17 +142,30 @@ impl PluginPrecond {
 
     /// G · block for an n×m block.
     pub fn apply(&self, block: &[f64]) -> Result<Vec<f64>, PluginError> {
+        let mut out = vec![0.0; block.len()];
+        self.apply_into(block, &mut out)?;
+        Ok(out)
+    }
+
+    /// G · block into `out` (the same length), so that a caller applying G repeatedly (a
+    /// benchmark) reuses one buffer instead of allocating, and page-faulting, every call.
+    pub fn apply_into(&self, block: &[f64], out: &mut [f64]) -> Result<(), PluginError> {
         let n = self.dim;
         let m = self.plugin.columns(block.len(), n)?;
-        let mut out = vec![0.0; block.len()];
+        if out.len() != block.len() {
+            return Err(self.plugin.invalid(format!(
+                "apply output has {} values for a block of {}",
+                out.len(),
+                block.len()
+            )));
+        }
         self.plugin.call("apply", |err| {
             // SAFETY: a live state, an n×m input and an n×m output.
             unsafe {
                 (self.vtable().apply)(self.state, block.as_ptr(), n, m, out.as_mut_ptr(), err)
             }
         })?;
-        self.plugin.check_finite("apply output", &out)?;
-        Ok(out)
+        self.plugin.check_finite("apply output", out)
     }
 
     /// Whether the plugin has an online (adaptive) mode.
